@@ -1,0 +1,70 @@
+"""What a user's webhook handler receives, and what it raises when a webhook can never succeed."""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+_UNPARSED: Any = object()
+
+
+class PermanentError(Exception):
+    """Raise from a handler when retrying this webhook can never help.
+
+    The processor sends the message to the source's dead-letter queue at once,
+    with the exception's message as ``failure_reason``, instead of retrying it
+    up to the queue's max receive count. Any other exception is retried.
+    """
+
+
+class InvalidJsonError(PermanentError, ValueError):
+    """The body is not JSON: the same bytes will not parse on a retry either."""
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One verified webhook delivery, exactly as the provider sent it.
+
+    ``body`` holds the byte-exact body (fetched from S3 first if it was too big
+    for the queue). ``headers`` are the provider headers the verifier kept.
+    """
+
+    source: str
+    delivery_id: str
+    event_type: str
+    received_at: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = ""
+    _json: Any = field(default=_UNPARSED, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A handler must not be able to change what later handlers or log lines see.
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+
+    def json(self) -> Any:
+        """The body parsed as JSON, parsed on first use and cached.
+
+        Raises InvalidJsonError (a PermanentError) when the body is not JSON.
+        """
+        if self._json is _UNPARSED:
+            try:
+                parsed = _json.loads(self.body)
+            except (ValueError, UnicodeDecodeError) as error:
+                raise InvalidJsonError(f"body of {self.source} delivery {self.delivery_id} is not JSON") from error
+            object.__setattr__(self, "_json", parsed)
+        return self._json
+
+    def text(self, encoding: str = "utf-8") -> str:
+        return self.body.decode(encoding)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """A header by case-insensitive name (HTTP header names are case-insensitive)."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return default
