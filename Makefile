@@ -1,0 +1,65 @@
+# webhook-kit: every task of the repository. `make help` lists them.
+# Both `make local` and `make test` set everything up from nothing (virtualenv,
+# Python and npm packages); nothing needs installing by hand.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The project-local Node.js 22 and CDK CLI (package.json) come first on PATH.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+CDK := npx --no-install cdk
+PYTEST_ARGS ?=
+
+.PHONY: help install lint format typecheck test test-fast synth nag deploy destroy clean
+
+help: ## List the tasks
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed ## Create the virtualenv and install Python and npm packages
+
+lint: install ## Ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install ## mypy over the stacks and the Lambda code
+	$(BIN)/mypy
+
+test: install ## Lint, type-check and run the whole test suite (what CI runs)
+	$(MAKE) --no-print-directory lint typecheck
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: install ## Unit tests only
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+synth: install ## Synthesize the CloudFormation templates into cdk.out (offline)
+	$(CDK) synth --quiet
+
+nag: synth ## cdk-nag AwsSolutions report (synth fails on any unsuppressed finding)
+	@ls cdk.out/AwsSolutions-*-NagReport.csv && ! grep -h ',Non-Compliant,' cdk.out/AwsSolutions-*-NagReport.csv
+
+deploy: install ## Deploy to the AWS account of your current credentials
+	$(CDK) deploy
+
+destroy: install ## Delete the deployed stack (retained data stays; see README)
+	$(CDK) destroy
+
+clean: ## Remove build output (not the virtualenv)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

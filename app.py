@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""The CDK app: read the configuration once, build the stack, run cdk-nag."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import ConfigError, load_config
+from stacks.webhook_stack import WebhookKitStack
+
+# `-c config=path` picks the configuration file; any other `-c key=value` whose key
+# is a plain name (`stage_name`) or `sources.<name>.<key>` overrides that setting.
+# The CDK's own context keys ("@aws-cdk/...", "aws:cdk:...") never match.
+_OVERRIDE_KEY = re.compile(r"^(?:[a-z][a-z0-9_]*|sources\.[a-z0-9-]+\.[a-z][a-z0-9_]*)$")
+
+
+def main() -> None:
+    app = cdk.App()
+    context = app.node.get_all_context()
+    path = context.get("config") or os.environ.get("WEBHOOK_KIT_CONFIG", "webhook-kit.toml")
+    overrides = {key: value for key, value in context.items() if key != "config" and _OVERRIDE_KEY.match(key)}
+    try:
+        config = load_config(path, overrides)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    WebhookKitStack(app, config.stack_name, config=config)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Monitoring: an alarm topic, the alarms that say a webhook is at risk, and a dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+# The verifier's custom metrics (lambdas/verifier): namespace and names.
+METRICS_NAMESPACE = "WebhookKit"
+METRIC_ACCEPTED = "WebhookAccepted"
+METRIC_SIGNATURE_REJECTED = "SignatureRejected"
+METRIC_ENQUEUE_FAILED = "EnqueueFailed"
+
+FIVE_MINUTES = Duration.minutes(5)
+
+
+@dataclass(frozen=True)
+class MonitoredSource:
+    name: str
+    queue: sqs.IQueue
+    dead_letter_queue: sqs.IQueue
+    processor: lambda_.IFunction
+
+
+class Monitoring(Construct):
+    """Alarms on everything that puts a webhook at risk, all sent to one SNS topic.
+
+    Per source: a dead letter exists; the oldest queued webhook is getting old;
+    the processor fails or is throttled; signatures are being rejected at a high
+    rate (a leaked URL, a rotated secret not yet added, or an attack). Globally:
+    verifier errors and throttles, API 5XX answers (the provider is being told
+    to retry), and a spike of WAF-blocked requests.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        sources: Sequence[MonitoredSource],
+        verifier: lambda_.IFunction,
+        api: apigw.RestApi,
+        web_acl_name: str,
+        alarm_email: str | None,
+        oldest_message_alarm_seconds: int,
+        rejection_rate_percent: int,
+        waf_blocked_threshold: int,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS
+        # key (its policy cannot be changed), so the topic gets a key of its own.
+        self.topic_key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="webhook-kit alarm topic encryption",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        self.topic_key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+        self.topic = sns.Topic(self, "AlarmTopic", master_key=self.topic_key, enforce_ssl=True)
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self._action = cloudwatch_actions.SnsAction(self.topic)
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+
+        for source in sources:
+            self._alarm(
+                f"{source.name}-dead-letters",
+                source.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(1), statistic="Maximum"
+                ),
+                threshold=0,
+                description=f"Webhooks of '{source.name}' are in its dead-letter queue: fix, then redrive.",
+            )
+            self._alarm(
+                f"{source.name}-oldest-message",
+                source.queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum"),
+                threshold=oldest_message_alarm_seconds,
+                description=f"Webhooks of '{source.name}' wait longer than {oldest_message_alarm_seconds} s.",
+            )
+            self._lambda_alarms(f"{source.name}-processor", source.processor)
+            self._alarm(
+                f"{source.name}-signature-rejections",
+                _rejection_rate(source.name),
+                threshold=rejection_rate_percent,
+                description=f"Over {rejection_rate_percent}% of '{source.name}' webhooks fail signature checks "
+                "(at least 10 in 5 minutes).",
+            )
+        self._lambda_alarms("verifier", verifier)
+        self._alarm(
+            "api-5xx",
+            api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
+            threshold=0,
+            description="The API answered 5XX: providers were told to retry (queue or verifier trouble).",
+        )
+        self.waf_blocked = cloudwatch.Metric(
+            namespace="AWS/WAFV2",
+            metric_name="BlockedRequests",
+            dimensions_map={"WebACL": web_acl_name, "Region": Aws.REGION, "Rule": "ALL"},
+            period=FIVE_MINUTES,
+            statistic="Sum",
+        )
+        self._alarm(
+            "waf-blocked-spike",
+            self.waf_blocked,
+            threshold=waf_blocked_threshold,
+            description=f"WAF blocked over {waf_blocked_threshold} requests in 5 minutes.",
+        )
+        self.dashboard = self._dashboard(sources, verifier, api)
+
+    def _lambda_alarms(self, label: str, function: lambda_.IFunction) -> None:
+        self._alarm(
+            f"{label}-errors",
+            function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+            threshold=0,
+            description=f"The {label} function failed (an unhandled error or a timeout).",
+        )
+        self._alarm(
+            f"{label}-throttles",
+            function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+            threshold=0,
+            description=f"The {label} function was throttled.",
+        )
+
+    def _alarm(self, key: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            key,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(self._action)
+        alarm.add_ok_action(self._action)
+        self.alarms[key] = alarm
+
+    def _dashboard(
+        self, sources: Sequence[MonitoredSource], verifier: lambda_.IFunction, api: apigw.RestApi
+    ) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[api.metric_count(), api.metric_client_error(), api.metric_server_error()],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(title="API latency (p99)", left=[api.metric_latency(statistic="p99")], width=8),
+            cloudwatch.GraphWidget(title="WAF blocked requests", left=[self.waf_blocked], width=8),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Verifier",
+                left=[verifier.metric_invocations(), verifier.metric_errors(), verifier.metric_throttles()],
+                right=[verifier.metric_duration(statistic="p99")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Accepted / signature-rejected webhooks",
+                left=[_verifier_metric(METRIC_ACCEPTED, s.name) for s in sources],
+                right=[_verifier_metric(METRIC_SIGNATURE_REJECTED, s.name) for s in sources],
+                width=12,
+            ),
+        )
+        for source in sources:
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title=f"{source.name}: queue",
+                    left=[source.queue.metric_approximate_number_of_messages_visible()],
+                    right=[source.queue.metric_approximate_age_of_oldest_message()],
+                    width=8,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{source.name}: dead letters",
+                    left=[source.dead_letter_queue.metric_approximate_number_of_messages_visible()],
+                    width=8,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{source.name}: processor",
+                    left=[source.processor.metric_invocations(), source.processor.metric_errors()],
+                    right=[source.processor.metric_duration(statistic="p99")],
+                    width=8,
+                ),
+            )
+        return dashboard
+
+
+def _verifier_metric(name: str, source_name: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": "verifier", "source": source_name},
+        period=FIVE_MINUTES,
+        statistic="Sum",
+        label=f"{source_name} {name}",
+    )
+
+
+def _rejection_rate(source_name: str) -> cloudwatch.MathExpression:
+    """Percent of a source's signed requests rejected; 0 below 10 requests, to ignore noise."""
+    return cloudwatch.MathExpression(
+        expression="IF((FILL(accepted,0) + FILL(rejected,0)) >= 10, "
+        "100 * FILL(rejected,0) / (FILL(accepted,0) + FILL(rejected,0)), 0)",
+        using_metrics={
+            "accepted": _verifier_metric(METRIC_ACCEPTED, source_name),
+            "rejected": _verifier_metric(METRIC_SIGNATURE_REJECTED, source_name),
+        },
+        period=FIVE_MINUTES,
+        label=f"{source_name} signature rejections (%)",
+    )

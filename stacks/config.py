@@ -1,0 +1,281 @@
+"""The kit's configuration: one typed, validated model read once by ``app.py``.
+
+Sources are declared as data in ``webhook-kit.toml``; scalars can be overridden
+from the command line with ``cdk -c key=value`` (``stage_name``,
+``waf_rate_limit``, ``sources.stripe.batch_size``, ...). Invalid configuration
+raises ``ConfigError`` with the field and the reason, which fails ``cdk synth``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SchemeName = Literal[
+    "standard-webhooks",
+    "svix",
+    "stripe",
+    "github",
+    "shopify",
+    "slack",
+    "twilio",
+    "square",
+    "paddle",
+    "generic-hmac",
+]
+
+# Schemes that sign the public URL: the verifier must know the URL the provider called.
+URL_SIGNING_SCHEMES = frozenset({"twilio", "square"})
+
+LAMBDA_MAX_TIMEOUT = 900
+SQS_MAX_VISIBILITY_TIMEOUT = 12 * 3600
+# Lambda's SQS event source: batch size above 10 needs a batching window.
+SQS_STANDARD_MAX_BATCH = 10_000
+# API Gateway REST accepts 10 MB, but it hands the body to Lambda base64-encoded
+# inside a synchronous invocation, which Lambda caps at 6 MB: about 4.4 MB of raw body.
+MAX_BODY_LIMIT = 4 * 1024 * 1024
+# SQS' message size limit counts body and attributes together.
+SQS_MAX_MESSAGE_BYTES = 256 * 1024
+
+_SOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+_ARN_SECRET = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot be deployed; the message names the field."""
+
+
+class _Model(BaseModel):
+    # Unknown keys are mistakes (a typo would otherwise silently keep a default).
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenericHmacOptions(_Model):
+    """How a generic HMAC sender signs, for sources with ``scheme = "generic-hmac"``."""
+
+    signature_header: str = Field(min_length=1)
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = ""
+    timestamp_header: str | None = None
+    signed_template: str = "{body}"
+    delivery_id_header: str | None = None
+    delivery_id_field: str | None = None
+    event_type_header: str | None = None
+    event_type_field: str | None = None
+
+    @model_validator(mode="after")
+    def _template_matches_timestamp(self) -> GenericHmacOptions:
+        if "{body}" not in self.signed_template:
+            raise ValueError("signed_template must contain {body}")
+        if ("{timestamp}" in self.signed_template) != (self.timestamp_header is not None):
+            raise ValueError("signed_template uses {timestamp} exactly when timestamp_header is set")
+        return self
+
+
+class SourceConfig(_Model):
+    """One webhook sender: its URL segment, how it signs, and how its queue is drained."""
+
+    name: str = Field(description="URL path segment: POST /webhooks/{name}")
+    scheme: SchemeName
+    secret_arn: str | None = Field(
+        default=None, description="An existing Secrets Manager secret; if unset the stack creates one."
+    )
+    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    allowed_cidrs: tuple[str, ...] = ()
+    public_url: str | None = Field(default=None, description="The URL the provider signs (Twilio, Square).")
+    generic: GenericHmacOptions | None = None
+    memory_mb: int = Field(default=256, ge=128, le=10240)
+    timeout_seconds: int = Field(default=30, ge=1, le=LAMBDA_MAX_TIMEOUT)
+    batch_size: int = Field(default=10, ge=1, le=SQS_STANDARD_MAX_BATCH)
+    batching_window_seconds: int = Field(default=0, ge=0, le=300)
+    max_concurrency: int = Field(default=5, ge=2, le=1000)
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    visibility_timeout_seconds: int | None = Field(
+        default=None, description="Defaults to 6 x timeout_seconds + batching_window_seconds (AWS' advice)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _path_safe(cls, value: str) -> str:
+        if not _SOURCE_NAME.fullmatch(value):
+            raise ValueError(
+                "must be 1-32 characters of lower-case letters, digits and inner hyphens (it is a URL path segment)"
+            )
+        return value
+
+    @field_validator("secret_arn")
+    @classmethod
+    def _secret_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _ARN_SECRET.fullmatch(value):
+            raise ValueError("must be the ARN of a Secrets Manager secret")
+        return value
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        normalised = []
+        for cidr in value:
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as error:
+                raise ValueError(f"{cidr!r} is not a valid CIDR ({error})") from None
+            normalised.append(str(network))
+        return tuple(normalised)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceConfig:
+        if self.scheme in URL_SIGNING_SCHEMES and not self.public_url:
+            raise ValueError(f"public_url is required for scheme {self.scheme!r}: the provider signs the URL it calls")
+        if self.public_url is not None and not re.match(r"^https?://", self.public_url):
+            raise ValueError("public_url must be an http(s) URL")
+        if (self.scheme == "generic-hmac") != (self.generic is not None):
+            raise ValueError("a [sources.generic] table is required for, and only for, scheme 'generic-hmac'")
+        minimum = self.minimum_visibility_timeout
+        if self.visibility_timeout_seconds is not None and self.visibility_timeout_seconds < minimum:
+            raise ValueError(
+                f"visibility_timeout_seconds {self.visibility_timeout_seconds} breaks the visibility-timeout rule: "
+                f"it must be at least 6 x timeout_seconds + batching_window_seconds = {minimum}, or a message "
+                "still being processed is delivered again"
+            )
+        if self.visibility_timeout > SQS_MAX_VISIBILITY_TIMEOUT:
+            raise ValueError(f"visibility timeout {self.visibility_timeout} s exceeds SQS' 12-hour maximum")
+        if self.batch_size > 10 and self.batching_window_seconds == 0:
+            raise ValueError("batch_size above 10 needs batching_window_seconds of at least 1 (an SQS event source rule)")
+        return self
+
+    @property
+    def minimum_visibility_timeout(self) -> int:
+        # AWS: at least six times the function timeout, plus the batching window,
+        # so a batch that is retried inside the function is not redelivered meanwhile.
+        return 6 * self.timeout_seconds + self.batching_window_seconds
+
+    @property
+    def visibility_timeout(self) -> int:
+        return self.visibility_timeout_seconds or self.minimum_visibility_timeout
+
+    def verifier_options(self) -> dict[str, Any]:
+        """The scheme options the verifier receives at run time."""
+        options: dict[str, Any] = {}
+        if self.public_url:
+            options["public_url"] = self.public_url
+        if self.generic is not None:
+            options.update(self.generic.model_dump(exclude_none=True))
+        return options
+
+
+class WebhookKitConfig(_Model):
+    """Everything one deployment of the kit needs."""
+
+    stack_name: str = Field(default="WebhookKit", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+    stage_name: str = Field(default="prod", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    waf_rate_limit: int = Field(default=1000, ge=10, le=2_000_000_000, description="requests per 5 minutes per IP")
+    waf_body_inspection_kb: Literal[16, 32, 48, 64] = Field(
+        default=16, description="How much of a body WAF reads (above 16 KB AWS charges extra)."
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=MAX_BODY_LIMIT)
+    claim_check_threshold_bytes: int = Field(default=200 * 1024, ge=1024, le=SQS_MAX_MESSAGE_BYTES - 16 * 1024)
+    claim_check_expiry_days: int = Field(default=14, ge=1, le=3650)
+    log_retention_days: int = Field(default=30)
+    retain_data: bool = Field(default=True, description="Keep tables, buckets and queues when the stack is deleted")
+    idempotency_expiry_seconds: int = Field(default=3 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    secrets_max_age_seconds: int = Field(default=300, ge=0, le=3600)
+    api_throttle_rate: int = Field(default=100, ge=1)
+    api_throttle_burst: int = Field(default=200, ge=1)
+    verifier_memory_mb: int = Field(default=512, ge=128, le=10240)
+    verifier_timeout_seconds: int = Field(default=10, ge=1, le=29)
+    oldest_message_alarm_seconds: int = Field(default=900, ge=60)
+    rejection_rate_alarm_percent: int = Field(default=50, ge=1, le=100)
+    waf_blocked_alarm_threshold: int = Field(default=100, ge=1)
+    unhandled_events: Literal["acknowledge", "fail"] = "acknowledge"
+    powertools_layer_version: int = Field(default=27, ge=1)
+    tags: dict[str, str] = Field(default_factory=lambda: {"project": "webhook-kit"})
+    sources: tuple[SourceConfig, ...] = Field(min_length=1)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        # The values CloudWatch Logs accepts.
+        allowed = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+        if value not in allowed:
+            raise ValueError(f"must be one of {sorted(allowed)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WebhookKitConfig:
+        names = [source.name for source in self.sources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"sources: duplicate source name(s) {', '.join(duplicates)}")
+        if self.api_throttle_burst < self.api_throttle_rate:
+            raise ValueError("api_throttle_burst must be at least api_throttle_rate")
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for candidate in self.sources:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for detail in error.errors():
+        location = ".".join(str(part) for part in detail["loc"]) or "(top level)"
+        message = detail["msg"].removeprefix("Value error, ")
+        lines.append(f"  {location}: {message}")
+    return "invalid webhook-kit configuration:\n" + "\n".join(lines)
+
+
+def _coerce(raw: str) -> Any:
+    """Turn a ``-c key=value`` string into the TOML scalar it spells, if any."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply ``cdk -c`` overrides: ``key`` for a global scalar, ``sources.<name>.<key>`` for a source's."""
+    merged = {**data, "sources": [dict(source) for source in data.get("sources", [])]}
+    for key, raw in overrides.items():
+        value = _coerce(raw) if isinstance(raw, str) else raw
+        parts = key.split(".")
+        if len(parts) == 1:
+            merged[key] = value
+        elif len(parts) == 3 and parts[0] == "sources":
+            matches = [source for source in merged["sources"] if source.get("name") == parts[1]]
+            if not matches:
+                raise ConfigError(f"invalid webhook-kit configuration:\n  {key}: no source named {parts[1]!r}")
+            matches[0][parts[2]] = value
+        else:
+            raise ConfigError(f"invalid webhook-kit configuration:\n  {key}: use 'key' or 'sources.<name>.<key>'")
+    return merged
+
+
+def parse_config(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> WebhookKitConfig:
+    """Validate configuration data (as read from TOML) with optional overrides."""
+    merged = apply_overrides(dict(data), overrides or {})
+    try:
+        return WebhookKitConfig.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error)) from None
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> WebhookKitConfig:
+    """Read and validate the TOML configuration file at ``path``."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    return parse_config(data, overrides)

@@ -1,0 +1,192 @@
+"""``WebhookIngestion``: the whole pattern as one reusable construct."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from stacks.alarms import MonitoredSource, Monitoring
+from stacks.claim_check import ClaimCheckBucket
+from stacks.config import WebhookKitConfig
+from stacks.ingress import FirewallSource, WebhookApi, WebhookFirewall
+from stacks.lambda_factory import LambdaFactory, retention
+from stacks.processors import IdempotencyTable, SourceProcessor
+from stacks.queues import SourceQueues
+from stacks.secrets import SourceSecret
+
+
+class WebhookIngestion(Construct):
+    """Receive webhooks: WAF → API Gateway → verifier → SQS per source → processor per source.
+
+    Put it in any CDK app: ``WebhookIngestion(self, "Webhooks", config=load_config("webhook-kit.toml"))``.
+    The created resources are public attributes, for grants and outputs.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: WebhookKitConfig) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        factory = LambdaFactory(
+            self,
+            "Functions",
+            powertools_layer_version=config.powertools_layer_version,
+            log_retention_days=config.log_retention_days,
+            removal_policy=removal,
+        )
+        self.claim_check = ClaimCheckBucket(
+            self, "ClaimCheck", expiry_days=config.claim_check_expiry_days, retain=config.retain_data
+        )
+        self.idempotency = IdempotencyTable(self, "Idempotency", removal_policy=removal)
+
+        self.secrets: dict[str, SourceSecret] = {}
+        self.queues: dict[str, SourceQueues] = {}
+        for source in config.sources:
+            self.secrets[source.name] = SourceSecret(
+                self,
+                f"Secret-{source.name}",
+                source_name=source.name,
+                existing_secret_arn=source.secret_arn,
+                removal_policy=removal,
+            )
+            self.queues[source.name] = SourceQueues(
+                self,
+                f"Queues-{source.name}",
+                visibility_timeout_seconds=source.visibility_timeout,
+                max_receive_count=source.max_receive_count,
+                removal_policy=removal,
+            )
+
+        stack = Stack.of(self)
+        self.verifier = factory.function(
+            self,
+            "Verifier",
+            handler="verifier.handler.handler",
+            service="verifier",
+            description="webhook-kit: verifies webhook signatures and queues them durably",
+            memory_mb=config.verifier_memory_mb,
+            timeout_seconds=config.verifier_timeout_seconds,
+            environment={
+                "WEBHOOK_SOURCES": stack.to_json_string(
+                    {
+                        source.name: {
+                            "scheme": source.scheme,
+                            "queue_url": self.queues[source.name].queue.queue_url,
+                            "secret_arn": self.secrets[source.name].secret.secret_arn,
+                            "tolerance_seconds": source.tolerance_seconds,
+                            "options": source.verifier_options(),
+                        }
+                        for source in config.sources
+                    }
+                ),
+                "MAX_BODY_BYTES": str(config.max_body_bytes),
+                "CLAIM_CHECK_BUCKET": self.claim_check.bucket.bucket_name,
+                "CLAIM_CHECK_THRESHOLD_BYTES": str(config.claim_check_threshold_bytes),
+                "SECRETS_MAX_AGE_SECONDS": str(config.secrets_max_age_seconds),
+            },
+        )
+
+        self.processors: dict[str, SourceProcessor] = {}
+        for source in config.sources:
+            queues = self.queues[source.name]
+            self.processors[source.name] = SourceProcessor(
+                self,
+                f"Processor-{source.name}",
+                factory=factory,
+                source_name=source.name,
+                queue=queues.queue,
+                dead_letter_queue=queues.dead_letter_queue,
+                table_name=self.idempotency.table.table_name,
+                bucket_name=self.claim_check.bucket.bucket_name,
+                idempotency_expiry_seconds=config.idempotency_expiry_seconds,
+                unhandled_events=config.unhandled_events,
+                memory_mb=source.memory_mb,
+                timeout_seconds=source.timeout_seconds,
+                batch_size=source.batch_size,
+                batching_window_seconds=source.batching_window_seconds,
+                max_concurrency=source.max_concurrency,
+            )
+
+        self.api = WebhookApi(
+            self,
+            "Ingress",
+            source_names=[source.name for source in config.sources],
+            verifier=self.verifier,
+            stage_name=config.stage_name,
+            throttle_rate=config.api_throttle_rate,
+            throttle_burst=config.api_throttle_burst,
+            log_retention=retention(config.log_retention_days),
+            removal_policy=removal,
+        )
+        self.firewall = WebhookFirewall(
+            self,
+            "Firewall",
+            sources=[FirewallSource(source.name, source.allowed_cidrs) for source in config.sources],
+            stage_arn=self.api.api.deployment_stage.stage_arn,
+            rate_limit=config.waf_rate_limit,
+            max_body_bytes=config.max_body_bytes,
+            body_inspection_kb=config.waf_body_inspection_kb,
+        )
+        self._grant(config)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            sources=[
+                MonitoredSource(
+                    name=source.name,
+                    queue=self.queues[source.name].queue,
+                    dead_letter_queue=self.queues[source.name].dead_letter_queue,
+                    processor=self.processors[source.name].function,
+                )
+                for source in config.sources
+            ],
+            verifier=self.verifier,
+            api=self.api.api,
+            web_acl_name=self.firewall.web_acl_name,
+            alarm_email=config.alarm_email,
+            oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
+            rejection_rate_percent=config.rejection_rate_alarm_percent,
+            waf_blocked_threshold=config.waf_blocked_alarm_threshold,
+            removal_policy=removal,
+        )
+
+    def _grant(self, config: WebhookKitConfig) -> None:
+        """Least privilege: each function gets exactly the calls its code makes."""
+        bucket = self.claim_check.bucket
+        verifier_role = self.verifier.role
+        assert verifier_role is not None  # the factory always gives a role
+        for source in config.sources:
+            queues = self.queues[source.name]
+            queues.queue.grant(self.verifier, "sqs:SendMessage")
+            self.secrets[source.name].secret.grant_read(self.verifier)
+
+            processor = self.processors[source.name].function
+            # The event source mapping grants the receive/delete calls on its own queue.
+            queues.dead_letter_queue.grant(processor, "sqs:SendMessage")
+            self.idempotency.table.grant(
+                processor, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+            )
+            processor.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")])
+            )
+            _allow_object_wildcard(processor.role, "read any claim-check object")
+        verifier_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects("*")])
+        )
+        _allow_object_wildcard(verifier_role, "write a claim-check object under a key derived from each delivery")
+
+
+def _allow_object_wildcard(role: iam.IRole | None, why: str) -> None:
+    if role is None:
+        return
+    NagSuppressions.add_resource_suppressions(
+        role,
+        [
+            {
+                "id": "AwsSolutions-IAM5",
+                "reason": f"Objects of the claim-check bucket only: the function must {why}.",
+                "appliesTo": [{"regex": "/^Resource::<.*ClaimCheckBucket[0-9A-F]+\\.Arn>/\\*$/"}],
+            }
+        ],
+        apply_to_children=True,
+    )

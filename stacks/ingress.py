@@ -1,0 +1,325 @@
+"""The front door: a regional REST API behind a WAF web ACL, one path per source."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Fn, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+WEBHOOK_PATH_PREFIX = "webhooks"
+
+
+@dataclass(frozen=True)
+class FirewallSource:
+    """What the firewall needs to know of a source."""
+
+    name: str
+    allowed_cidrs: Sequence[str] = ()
+
+
+class WebhookApi(Construct):
+    """API Gateway REST API: ``POST /webhooks/{source}`` for each source, and nothing else.
+
+    Binary media type ``*/*`` makes API Gateway hand every body to the verifier
+    base64-encoded and untouched, so signatures are checked over the exact bytes
+    sent. The stage writes JSON access logs, metrics and X-Ray traces, and
+    throttles before the function is reached.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source_names: Sequence[str],
+        verifier: lambda_.IFunction,
+        stage_name: str,
+        throttle_rate: int,
+        throttle_burst: int,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description="webhook-kit: receives third-party webhooks",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            binary_media_types=["*/*"],
+            cloud_watch_role=False,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=throttle_rate,
+                throttling_burst_limit=throttle_burst,
+            ),
+        )
+        # An unknown path would otherwise answer 403 "Missing Authentication Token".
+        self.api.add_gateway_response(
+            "UnknownPath",
+            type=apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+            status_code="404",
+            templates={"application/json": '{"message": "not found"}'},
+        )
+        integration = apigw.LambdaIntegration(verifier, proxy=True, allow_test_invoke=False)
+        webhooks = self.api.root.add_resource(WEBHOOK_PATH_PREFIX)
+        self.methods: dict[str, apigw.Method] = {}
+        for name in source_names:
+            method = webhooks.add_resource(name).add_method("POST", integration)
+            self.methods[name] = method
+            NagSuppressions.add_resource_suppressions(
+                method,
+                [
+                    {
+                        "id": "AwsSolutions-APIG4",
+                        "reason": "Providers cannot present AWS or Cognito credentials; each webhook is "
+                        "authenticated by its signature in the verifier, behind the WAF.",
+                    },
+                    {
+                        "id": "AwsSolutions-COG4",
+                        "reason": "Providers cannot use a Cognito user pool; webhooks are authenticated by signature.",
+                    },
+                ],
+            )
+        NagSuppressions.add_resource_suppressions(
+            self.api,
+            [
+                {
+                    "id": "AwsSolutions-APIG2",
+                    "reason": "The body must reach the verifier byte-exact; it validates the request itself.",
+                },
+            ],
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.api.deployment_stage,
+            [
+                {
+                    "id": "AwsSolutions-APIG6",
+                    "reason": "Execution logging needs the account-wide API Gateway CloudWatch role, which this "
+                    "stack does not take over; access logs, metrics and X-Ray tracing are on.",
+                },
+            ],
+        )
+
+    def url_for(self, source_name: str) -> str:
+        return self.api.url_for_path(f"/{WEBHOOK_PATH_PREFIX}/{source_name}")
+
+
+class WebhookFirewall(Construct):
+    """A REGIONAL WAF web ACL for the API stage, its rules generated from configuration.
+
+    In priority order: per-source IP allow-lists (a request to an allow-listed
+    source's path from any other address is blocked), the AWS managed
+    IP-reputation list, a per-IP rate limit, and the body-size cap.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        sources: Sequence[FirewallSource],
+        stage_arn: str,
+        rate_limit: int,
+        max_body_bytes: int,
+        body_inspection_kb: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        rules: list[wafv2.CfnWebACL.RuleProperty] = []
+        for source in sources:
+            if source.allowed_cidrs:
+                rules.append(self._allow_list_rule(source, priority=len(rules)))
+        rules.append(_managed_rule("AWSManagedRulesAmazonIpReputationList", priority=len(rules)))
+        rules.append(
+            _block_rule(
+                "rate-limit",
+                len(rules),
+                wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        limit=rate_limit, aggregate_key_type="IP", evaluation_window_sec=300
+                    )
+                ),
+            )
+        )
+        rules.append(_block_rule("body-size", len(rules), _body_size_statement(max_body_bytes, body_inspection_kb)))
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility("webhook-kit"),
+            association_config=wafv2.CfnWebACL.AssociationConfigProperty(
+                request_body={
+                    "API_GATEWAY": wafv2.CfnWebACL.RequestBodyAssociatedResourceTypeConfigProperty(
+                        default_size_inspection_limit=f"KB_{body_inspection_kb}"
+                    )
+                }
+            ),
+            rules=rules,
+        )
+        self.association = wafv2.CfnWebACLAssociation(
+            self, "Association", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn
+        )
+        # Ref of a web ACL is "name|id|scope"; CloudWatch names the ACL by its name.
+        self.web_acl_name = Fn.select(0, Fn.split("|", self.web_acl.ref))
+
+    def _allow_list_rule(self, source: FirewallSource, *, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+        ip_set_statements = []
+        for version, label in ((4, "IPV4"), (6, "IPV6")):
+            cidrs = [cidr for cidr in source.allowed_cidrs if ipaddress.ip_network(cidr).version == version]
+            if not cidrs:
+                continue
+            ip_set = wafv2.CfnIPSet(
+                self,
+                f"AllowList-{source.name}-{label}",
+                scope="REGIONAL",
+                ip_address_version=label,
+                addresses=cidrs,
+                description=f"webhook-kit: addresses allowed to call source '{source.name}'",
+            )
+            ip_set_statements.append(
+                wafv2.CfnWebACL.StatementProperty(
+                    ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(arn=ip_set.attr_arn)
+                )
+            )
+        from_allowed = (
+            ip_set_statements[0]
+            if len(ip_set_statements) == 1
+            else wafv2.CfnWebACL.StatementProperty(
+                or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=ip_set_statements)
+            )
+        )
+        return _block_rule(
+            f"allow-list-{source.name}",
+            priority,
+            wafv2.CfnWebACL.StatementProperty(
+                and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                    statements=[
+                        _path_statement(source.name),
+                        wafv2.CfnWebACL.StatementProperty(
+                            not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=from_allowed)
+                        ),
+                    ]
+                )
+            ),
+        )
+
+
+def source_path_regex(source_name: str) -> str:
+    """A regex for the URI paths that reach a source: with or without the stage prefix."""
+    # The execute-api URL carries the stage ("/prod/webhooks/x"), a custom domain may not.
+    return rf"^(/[^/]+)?/{WEBHOOK_PATH_PREFIX}/{re.escape(source_name)}/?$"
+
+
+def _path_statement(source_name: str) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+            regex_string=source_path_regex(source_name),
+            # Decode and normalise first, so "/webhooks/%73tripe" or "//webhooks/stripe"
+            # cannot slip past an allow-list.
+            text_transformations=[
+                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="URL_DECODE"),
+                wafv2.CfnWebACL.TextTransformationProperty(priority=1, type="NORMALIZE_PATH"),
+            ],
+        )
+    )
+
+
+def integer_greater_than_regex(limit: int) -> str:
+    """A regex matching exactly the decimal integers (leading zeros allowed) above ``limit``."""
+    digits = str(limit)
+    alternatives = [rf"[1-9]\d{{{len(digits)},}}"]  # more digits than the limit
+    for index, digit in enumerate(digits):
+        if digit == "9":
+            continue
+        rest = len(digits) - index - 1
+        higher = str(int(digit) + 1) if digit == "8" else f"[{int(digit) + 1}-9]"
+        alternatives.append(digits[:index] + higher + (rf"\d{{{rest}}}" if rest else ""))
+    return rf"^0*(?:{'|'.join(alternatives)})$"
+
+
+def _body_size_statement(max_body_bytes: int, body_inspection_kb: int) -> wafv2.CfnWebACL.StatementProperty:
+    """Block bodies above the cap, as exactly as WAF can see them.
+
+    WAF reads at most ``body_inspection_kb`` of a body. When the cap fits in
+    that window the body itself is measured (and anything WAF cannot fully
+    read is over the cap). Above it, WAF compares the declared Content-Length
+    with the cap numerically, by regex; the verifier enforces the exact cap
+    (413) on what actually arrives, whatever a client declared.
+    """
+    if max_body_bytes <= body_inspection_kb * 1024:
+        return wafv2.CfnWebACL.StatementProperty(
+            size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                    body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
+                ),
+                comparison_operator="GT",
+                size=max_body_bytes,
+                text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+            )
+        )
+    return wafv2.CfnWebACL.StatementProperty(
+        regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                single_header={"Name": "content-length"}
+            ),
+            regex_string=integer_greater_than_regex(max_body_bytes),
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+        )
+    )
+
+
+def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=metric_name, sampled_requests_enabled=True
+    )
+
+
+def _block_rule(
+    name: str, priority: int, statement: wafv2.CfnWebACL.StatementProperty
+) -> wafv2.CfnWebACL.RuleProperty:
+    return wafv2.CfnWebACL.RuleProperty(
+        name=name,
+        priority=priority,
+        action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+        statement=statement,
+        visibility_config=_visibility(name),
+    )
+
+
+def _managed_rule(name: str, *, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+    return wafv2.CfnWebACL.RuleProperty(
+        name=name,
+        priority=priority,
+        override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+        statement=wafv2.CfnWebACL.StatementProperty(
+            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                vendor_name="AWS", name=name
+            )
+        ),
+        visibility_config=_visibility(name),
+    )

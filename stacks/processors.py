@@ -1,0 +1,87 @@
+"""Processing: one processor function per source, and the idempotency table they share."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.lambda_factory import LambdaFactory
+
+# Powertools' DynamoDB persistence layer: partition key "id", TTL on "expiration".
+IDEMPOTENCY_KEY = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+
+class IdempotencyTable(Construct):
+    """Records of handled deliveries, keyed on ``source#delivery_id``, expiring by TTL."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=IDEMPOTENCY_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=removal_policy,
+        )
+
+
+class SourceProcessor(Construct):
+    """The function that drains one source's queue, with partial batch responses."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        source_name: str,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        table_name: str,
+        bucket_name: str,
+        idempotency_expiry_seconds: int,
+        unhandled_events: str,
+        memory_mb: int,
+        timeout_seconds: int,
+        batch_size: int,
+        batching_window_seconds: int,
+        max_concurrency: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function: lambda_.Function = factory.function(
+            self,
+            "Function",
+            handler="processor.handler.handler",
+            service="processor",
+            description=f"webhook-kit: processes the webhooks of source '{source_name}' exactly once",
+            memory_mb=memory_mb,
+            timeout_seconds=timeout_seconds,
+            environment={
+                "WEBHOOK_SOURCE": source_name,
+                "IDEMPOTENCY_TABLE": table_name,
+                "IDEMPOTENCY_EXPIRY_SECONDS": str(idempotency_expiry_seconds),
+                "CLAIM_CHECK_BUCKET": bucket_name,
+                "DEAD_LETTER_QUEUE_URL": dead_letter_queue.queue_url,
+                "UNHANDLED_EVENTS": unhandled_events,
+            },
+        )
+        self.function.add_event_source(
+            event_sources.SqsEventSource(
+                queue,
+                batch_size=batch_size,
+                max_batching_window=Duration.seconds(batching_window_seconds) if batching_window_seconds else None,
+                max_concurrency=max_concurrency,
+                # Only the failed records of a batch are retried, not the whole batch.
+                report_batch_item_failures=True,
+            )
+        )

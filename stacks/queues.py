@@ -1,0 +1,57 @@
+"""The buffer between verification and processing: one queue and one DLQ per source."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+# The longest SQS keeps a message: dead letters wait 14 days for an operator.
+DLQ_RETENTION = Duration.days(14)
+
+
+class SourceQueues(Construct):
+    """A source's work queue and its dead-letter queue.
+
+    Both are encrypted (SSE-SQS) and refuse non-TLS requests. After
+    ``max_receive_count`` failed receives SQS moves a message to the DLQ.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        visibility_timeout_seconds: int,
+        max_receive_count: int,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+            removal_policy=removal_policy,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.dead_letter_queue,
+            [{"id": "AwsSolutions-SQS3", "reason": "This is the dead-letter queue; operators redrive it."}],
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # Providers retry for days; keep messages as long as the DLQ does, so a
+            # processor outage never expires undelivered webhooks.
+            retention_period=DLQ_RETENTION,
+            # The processor's timeout x 6 (+ batching window), as AWS advises for
+            # Lambda event sources: a batch is never redelivered while it is still
+            # being worked on, even across the function's own retries.
+            visibility_timeout=Duration.seconds(visibility_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
+            removal_policy=removal_policy,
+        )
