@@ -224,7 +224,13 @@ def _dead_letter(runtime: Runtime, raw: Mapping[str, Any], error: Exception) -> 
         "permanent failure: sending to the dead-letter queue",
         extra={"failure_type": type(error).__name__, "failure_reason": str(error)},
     )
-    runtime.dead_letter(raw, error)  # raising here makes it a batch item failure: never dropped
+    try:
+        runtime.dead_letter(raw, error)
+    except Exception:
+        # A batch item failure instead: SQS keeps the message, so it is never dropped.
+        logger.exception("could not send to the dead-letter queue: retrying")
+        _count("retried")
+        raise
     _count("dead_lettered")
     return "dead_lettered"
 
