@@ -1,0 +1,512 @@
+"""Signature schemes: published vectors, providers' own libraries as oracles, ids, timestamps."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_schemes_support import OPTIONS, PUBLIC_URL, TIMESTAMPED, secret_for, signed_request, verify
+
+from shared.schemes import (
+    SCHEMES,
+    GenericHmac,
+    Request,
+    SchemeConfigError,
+    get_scheme,
+    parse_timestamp,
+    twilio_json_query,
+)
+
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "published.json").read_text())["vectors"]
+NOW = 1_700_000_000
+
+
+def _vector_request(vector: dict[str, Any], body: bytes | None = None) -> Request:
+    return Request(
+        headers=vector["headers"],
+        body=vector["body"].encode() if body is None else body,
+        url="https://internal.execute-api.example/prod/webhooks/x",
+        query=tuple(tuple(pair) for pair in vector.get("query", [])),
+    )
+
+
+def _verify_vector(vector: dict[str, Any], request: Request, secret: str) -> bool:
+    return get_scheme(vector["scheme"]).verify(
+        request, [secret], now=vector["now"], tolerance_seconds=300, options=vector.get("options", {})
+    )
+
+
+# --------------------------------------------------------------------------- published vectors
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_published_vector_verifies(vector: dict[str, Any]) -> None:
+    assert _verify_vector(vector, _vector_request(vector), vector["secret"])
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_published_vector_with_one_byte_changed_is_rejected(vector: dict[str, Any]) -> None:
+    body = bytearray(vector["body"].encode())
+    body[-1] ^= 0x01
+    assert not _verify_vector(vector, _vector_request(vector, bytes(body)), vector["secret"])
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_published_vector_with_another_secret_is_rejected(vector: dict[str, Any]) -> None:
+    other = "whsec_" + base64.b64encode(b"another key").decode() if vector["secret"].startswith("whsec_") else "x"
+    assert not _verify_vector(vector, _vector_request(vector), other)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_our_signer_reproduces_published_vector(vector: dict[str, Any]) -> None:
+    scheme = get_scheme(vector["scheme"])
+    body = vector["body"].encode()
+    headers = vector["headers"]
+    ts = int(headers.get("webhook-timestamp") or headers.get("svix-timestamp") or vector["now"])
+    query = tuple(tuple(pair) for pair in vector.get("query", []))
+    extra: dict[str, Any] = {"query": query, "json": any(k == "bodySHA256" for k, _ in query)}
+    if "webhook-id" in headers or "svix-id" in headers:
+        extra["msg_id"] = headers.get("webhook-id") or headers.get("svix-id")
+    signed = scheme.sign(body, vector["secret"], timestamp=ts, options=vector.get("options", {}), **extra)
+    assert {k: v for k, v in signed.items() if k in headers} == headers
+
+
+# --------------------------------------------------------------------------- provider libraries as oracles
+
+BODIES = [b'{"type":"ping","id":"evt_1"}', '{"name":"Zoë ✓ 日本"}'.encode(), b"", b"a=1&b=two+words"]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_standardwebhooks_library_signature_is_accepted(body: bytes) -> None:
+    from standardwebhooks import Webhook
+
+    secret = secret_for("standard-webhooks", b"oracle-key-0123456789abcdef")
+    now = int(time.time())
+    signature = Webhook(secret).sign("msg_1", datetime.fromtimestamp(now, UTC), body.decode())
+    request = Request(
+        headers={"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": signature}, body=body
+    )
+    assert verify("standard-webhooks", request, [secret], now)
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_standardwebhooks_library_accepts_our_signature(body: bytes) -> None:
+    from standardwebhooks import Webhook
+
+    secret = secret_for("standard-webhooks", b"oracle-key-0123456789abcdef")
+    request = signed_request("standard-webhooks", body, secret, int(time.time()))
+    Webhook(secret).verify(body, dict(request.headers), json_parse=False)  # raises if it disagrees
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_svix_library_round_trips_with_ours(body: bytes) -> None:
+    from svix.webhooks import Webhook
+
+    secret = secret_for("svix", b"svix-oracle-key")
+    now = int(time.time())
+    theirs = Webhook(secret).sign("msg_2", datetime.fromtimestamp(now, UTC), body.decode())
+    request = Request(headers={"svix-id": "msg_2", "svix-timestamp": str(now), "svix-signature": theirs}, body=body)
+    assert verify("svix", request, [secret], now)
+    ours = signed_request("svix", body, secret, now)
+    Webhook(secret).verify(body, dict(ours.headers))
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_stripe_library_round_trips_with_ours(body: bytes) -> None:
+    import stripe
+
+    secret = "whsec_test_SeCrEt"
+    now = int(time.time())
+    theirs = stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp=now)
+    assert verify("stripe", Request(headers={"stripe-signature": theirs}, body=body), [secret], now)
+    ours = signed_request("stripe", body, secret, now)
+    assert stripe.WebhookSignature.verify_header(body, ours.headers["stripe-signature"], secret, tolerance=300)
+
+
+def test_stripe_secret_is_used_as_text_not_base64() -> None:
+    # A whsec_ secret that happens to be valid base64 must still key the HMAC as text.
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    body = b'{"id":"evt_1"}'
+    text_keyed = hmac.new(secret.encode(), b"%d.%s" % (NOW, body), hashlib.sha256).hexdigest()
+    request = Request(headers={"stripe-signature": f"t={NOW},v1={text_keyed}"}, body=body)
+    assert verify("stripe", request, [secret], NOW)
+
+
+def test_stripe_accepts_any_of_several_v1_signatures_and_ignores_v0() -> None:
+    secret, body = "whsec_a", b"{}"
+    good = hmac.new(secret.encode(), b"%d.{}" % NOW, hashlib.sha256).hexdigest()
+    header = f"t={NOW},v0={good},v1={'0' * 64},v1={good}"
+    assert verify("stripe", Request(headers={"stripe-signature": header}, body=body), [secret], NOW)
+    only_v0 = f"t={NOW},v0={good}"
+    assert not verify("stripe", Request(headers={"stripe-signature": only_v0}, body=body), [secret], NOW)
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_slack_sdk_round_trips_with_ours(body: bytes) -> None:
+    from slack_sdk.signature import Clock, SignatureVerifier
+
+    class Frozen(Clock):
+        def now(self) -> float:
+            return float(NOW)
+
+    secret = "slack-signing-secret"
+    oracle = SignatureVerifier(secret, clock=Frozen())
+    theirs = oracle.generate_signature(timestamp=str(NOW), body=body)
+    request = Request(headers={"x-slack-request-timestamp": str(NOW), "x-slack-signature": theirs}, body=body)
+    assert verify("slack", request, [secret], NOW)
+    ours = signed_request("slack", body, secret, NOW)
+    assert oracle.is_valid_request(body, dict(ours.headers))
+
+
+TWILIO_FORMS = [
+    {"CallSid": "CA123", "From": "+14155550100", "To": "+14155550199", "Body": "Hi & bye = ok?"},
+    {"MessageSid": "SM1", "Body": "Zoë 日本", "NumMedia": "0"},
+    {"Empty": ""},
+]
+
+
+@pytest.mark.parametrize("params", TWILIO_FORMS)
+@pytest.mark.parametrize("url", ["https://hooks.example.com/twilio", "https://hooks.example.com:443/twilio"])
+def test_twilio_library_signature_of_form_post_is_accepted(params: dict[str, str], url: str) -> None:
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    token = "twilio-auth-token"
+    signature = RequestValidator(token).compute_signature(url, params)
+    request = Request(headers={"x-twilio-signature": signature}, body=urlencode(params).encode())
+    # Our public URL is configured without the port (or with it): both spellings verify.
+    for public_url in ("https://hooks.example.com/twilio", "https://hooks.example.com:443/twilio"):
+        assert get_scheme("twilio").verify(
+            request, [token], now=NOW, tolerance_seconds=300, options={"public_url": public_url}
+        )
+
+
+@pytest.mark.parametrize("params", TWILIO_FORMS)
+def test_twilio_library_accepts_our_form_signature(params: dict[str, str]) -> None:
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    token = "twilio-auth-token"
+    body = urlencode(params).encode()
+    headers = get_scheme("twilio").sign(body, token, timestamp=NOW, options={"public_url": PUBLIC_URL})
+    assert RequestValidator(token).validate(PUBLIC_URL, params, headers["x-twilio-signature"])
+
+
+def test_twilio_json_body_round_trips_with_library() -> None:
+    from twilio.request_validator import RequestValidator
+
+    token = "twilio-auth-token"
+    body = b'{"event":"call.completed","n":1}'
+    query = twilio_json_query(body)
+    url = PUBLIC_URL + "?bodySHA256=" + query[0][1]
+    theirs = RequestValidator(token).compute_signature(url, {})
+    request = Request(headers={"x-twilio-signature": theirs}, body=body, query=query)
+    assert verify("twilio", request, [token], NOW)
+    ours = signed_request("twilio", body, token, NOW)
+    assert RequestValidator(token).validate(url, body.decode(), ours.headers["x-twilio-signature"])
+
+
+def test_twilio_json_body_with_wrong_body_hash_is_rejected_even_if_url_signature_is_right() -> None:
+    from twilio.request_validator import RequestValidator
+
+    token = "t"
+    body = b'{"a":1}'
+    forged_hash = hashlib.sha256(b'{"a":2}').hexdigest()
+    signature = RequestValidator(token).compute_signature(PUBLIC_URL + "?bodySHA256=" + forged_hash, {})
+    request = Request(headers={"x-twilio-signature": signature}, body=body, query=(("bodySHA256", forged_hash),))
+    assert not verify("twilio", request, [token], NOW)
+
+
+def test_twilio_hmac_sha256_signature_settings_round_trip_with_library() -> None:
+    from twilio.request_validator import RequestValidator
+
+    token, params = "shared-key-secret", {"A": "1"}
+    theirs = RequestValidator(token).compute_signature(PUBLIC_URL, params, "HMAC_SHA256")
+    headers = {"x-twilio-signature": theirs, "x-twilio-webhooks-signature-settings": "key=k1,algorithm=HMAC_SHA256"}
+    assert verify("twilio", Request(headers=headers, body=b"A=1"), [token], NOW)
+    # Without the settings header the same signature is read as SHA-1 and fails.
+    assert not verify("twilio", Request(headers={"x-twilio-signature": theirs}, body=b"A=1"), [token], NOW)
+
+
+def test_twilio_non_default_port_is_not_stripped() -> None:
+    from twilio.request_validator import RequestValidator
+
+    token = "t"
+    signature = RequestValidator(token).compute_signature("https://hooks.example.com:8443/t", {"A": "1"})
+    request = Request(headers={"x-twilio-signature": signature}, body=b"A=1")
+    options = {"public_url": "https://hooks.example.com/t"}
+    assert not get_scheme("twilio").verify(request, [token], now=NOW, tolerance_seconds=0, options=options)
+
+
+# Providers without an installed library: an independent one-line HMAC written from each
+# provider's documentation, to catch a signer and verifier that agree with each other but
+# not with the provider.
+
+
+def _hmac_digest(key: str, message: bytes, algorithm: str = "sha256") -> bytes:
+    return hmac.new(key.encode(), message, algorithm).digest()
+
+
+DOC_FORMULAS = {
+    # GitHub Docs, "Validating webhook deliveries".
+    "github": lambda s, b, t: {"x-hub-signature-256": "sha256=" + _hmac_digest(s, b).hex()},
+    # Shopify, "Verify webhooks": base64 HMAC-SHA256 of the raw body.
+    "shopify": lambda s, b, t: {"x-shopify-hmac-sha256": base64.b64encode(_hmac_digest(s, b)).decode()},
+    # Square, "Validate notifications": base64 HMAC-SHA256 of notification URL + body.
+    "square": lambda s, b, t: {
+        "x-square-hmacsha256-signature": base64.b64encode(_hmac_digest(s, PUBLIC_URL.encode() + b)).decode()
+    },
+    # Paddle, "Verify webhook signatures": hex HMAC-SHA256 of "{ts}:{body}".
+    "paddle": lambda s, b, t: {"paddle-signature": f"ts={t};h1=" + _hmac_digest(s, f"{t}:".encode() + b).hex()},
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(DOC_FORMULAS))
+@pytest.mark.parametrize("body", BODIES)
+def test_documented_formula_signature_is_accepted_and_matches_our_signer(scheme: str, body: bytes) -> None:
+    secret = "pdl_ntfset_or_app_secret"
+    expected = DOC_FORMULAS[scheme](secret, body, NOW)
+    assert verify(scheme, Request(headers=expected, body=body), [secret], NOW)
+    assert get_scheme(scheme).sign(body, secret, timestamp=NOW, options=OPTIONS[scheme]) == expected
+
+
+def test_paddle_accepts_any_h1_during_rotation() -> None:
+    body, old, new = b'{"event_id":"evt_1"}', "old-secret", "new-secret"
+    h_old = _hmac_digest(old, f"{NOW}:".encode() + body).hex()
+    h_new = _hmac_digest(new, f"{NOW}:".encode() + body).hex()
+    request = Request(headers={"paddle-signature": f"ts={NOW};h1={h_new};h1={h_old}"}, body=body)
+    assert verify("paddle", request, [old], NOW)
+    assert verify("paddle", request, [new], NOW)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_any_active_secret_verifies(scheme: str) -> None:
+    current, upcoming = secret_for(scheme, b"current-key"), secret_for(scheme, b"upcoming-key")
+    request = signed_request(scheme, b'{"id":"x"}', upcoming, NOW)
+    assert verify(scheme, request, [current, upcoming], NOW)
+    assert not verify(scheme, request, [current], NOW)
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_no_secrets_verify_nothing(scheme: str) -> None:
+    request = signed_request(scheme, b"{}", secret_for(scheme, b"k"), NOW)
+    assert not verify(scheme, request, [], NOW)
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_empty_secret_never_verifies_a_signature_made_with_an_empty_key(scheme: str) -> None:
+    body = b"{}"
+    if scheme in ("standard-webhooks", "svix"):
+        # An empty key cannot even be expressed; a whsec_ with no key material is refused.
+        request = signed_request(scheme, body, secret_for(scheme, b"k"), NOW)
+        assert not verify(scheme, request, ["whsec_"], NOW)
+        return
+    request = signed_request(scheme, body, "placeholder", NOW)
+    forged = get_scheme(scheme).sign(
+        body,
+        "",
+        timestamp=NOW,
+        options=OPTIONS[scheme],
+        **({"query": request.query, "json": True} if scheme == "twilio" else {}),
+    )
+    request = Request(headers=forged, body=body, url=request.url, query=request.query)
+    assert not verify(scheme, request, [""], NOW)
+
+
+def test_standard_webhooks_secret_without_prefix_or_padding_is_the_same_key() -> None:
+    vector = next(v for v in VECTORS if v["scheme"] == "standard-webhooks")
+    request = _vector_request(vector)
+    bare = vector["secret"].removeprefix("whsec_")
+    assert verify("standard-webhooks", request, [bare], vector["now"])
+    assert not verify("standard-webhooks", request, ["whsec_not base64!"], vector["now"])
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+@pytest.mark.parametrize("scheme", TIMESTAMPED)
+@pytest.mark.parametrize(("offset", "accepted"), [(0, True), (-300, True), (300, True), (-301, False), (301, False)])
+def test_timestamp_window_is_closed_and_symmetric(scheme: str, offset: int, accepted: bool) -> None:
+    # Signed at NOW + offset, checked at NOW with a 300 s tolerance: the limit itself is
+    # inside the window, one second beyond it (in the past or the future) is not.
+    request = signed_request(scheme, b'{"k":1}', secret_for(scheme, b"k"), NOW + offset)
+    assert verify(scheme, request, [secret_for(scheme, b"k")], NOW, tolerance=300) is accepted
+
+
+@pytest.mark.parametrize("scheme", TIMESTAMPED)
+def test_negative_tolerance_accepts_nothing(scheme: str) -> None:
+    request = signed_request(scheme, b"{}", secret_for(scheme, b"k"), NOW)
+    assert not verify(scheme, request, [secret_for(scheme, b"k")], NOW, tolerance=-1)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", " 1700000000", "1700000000 ", "+1700000000", "-1700000000", "1700000000.0", "1.7e9", "0x6553f100",
+     "\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660", "1_700_000_000", "1" * 21],
+)  # fmt: skip
+def test_non_integer_timestamps_are_not_parsed(value: str) -> None:
+    assert parse_timestamp(value) is None
+
+
+@pytest.mark.parametrize("scheme", ("standard-webhooks", "slack", "generic-hmac"))
+def test_fractional_timestamp_is_rejected_even_when_signed(scheme: str) -> None:
+    # The sender signs "1700000000.5" itself: the signature is right, the timestamp is not an integer.
+    secret, body = secret_for(scheme, b"k"), b"{}"
+    scheme_obj = get_scheme(scheme)
+    if scheme == "slack":
+        digest = _hmac_digest(secret, b"v0:1700000000.5:" + body).hex()
+        headers = {"x-slack-request-timestamp": "1700000000.5", "x-slack-signature": "v0=" + digest}
+    elif scheme == "generic-hmac":
+        digest = _hmac_digest(secret, b"1700000000.5." + body).hex()
+        headers = {"x-timestamp": "1700000000.5", "x-signature": "sha256=" + digest}
+    else:
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        digest = base64.b64encode(hmac.new(key, b"m.1700000000.5." + body, "sha256").digest()).decode()
+        headers = {"webhook-id": "m", "webhook-timestamp": "1700000000.5", "webhook-signature": "v1," + digest}
+    request = Request(headers=headers, body=body)
+    assert not scheme_obj.verify(request, [secret], now=NOW, tolerance_seconds=300, options=OPTIONS[scheme])
+
+
+@pytest.mark.parametrize("scheme", ("github", "shopify", "square", "twilio"))
+def test_untimestamped_schemes_ignore_the_clock(scheme: str) -> None:
+    request = signed_request(scheme, b"{}", "k", NOW)
+    assert verify(scheme, request, ["k"], NOW + 10 * 365 * 86400, tolerance=0)
+
+
+# --------------------------------------------------------------------------- delivery id and event type
+
+
+def _ids(scheme: str, headers: dict[str, str], body: bytes, options: dict[str, Any] | None = None) -> tuple:
+    request = Request(headers=headers, body=body)
+    opts = OPTIONS[scheme] if options is None else options
+    return get_scheme(scheme).delivery_id(request, opts), get_scheme(scheme).event_type(request, opts)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "headers", "body", "expected"),
+    [
+        ("standard-webhooks", {"webhook-id": "msg_1"}, b'{"type":"invoice.paid"}', ("msg_1", "invoice.paid")),
+        ("svix", {"svix-id": "msg_2"}, b'{"eventType":"user.created"}', ("msg_2", "user.created")),
+        ("stripe", {}, b'{"id":"evt_1","type":"payment_intent.succeeded"}', ("evt_1", "payment_intent.succeeded")),
+        ("github", {"x-github-delivery": "72d3162e", "x-github-event": "push"}, b"{}", ("72d3162e", "push")),
+        (
+            "shopify",
+            {"x-shopify-event-id": "e-1", "x-shopify-webhook-id": "w-1", "x-shopify-topic": "orders/create"},
+            b"{}",
+            ("e-1", "orders/create"),
+        ),
+        ("shopify", {"x-shopify-webhook-id": "w-1"}, b"{}", ("w-1", None)),
+        ("slack", {}, b'{"event_id":"Ev1","event":{"type":"app_mention"}}', ("Ev1", "app_mention")),
+        ("slack", {}, b'{"type":"url_verification","challenge":"c"}', (None, "url_verification")),
+        ("slack", {}, b"payload=%7B%22type%22%3A%22block_actions%22%7D", (None, "block_actions")),
+        ("twilio", {"i-twilio-idempotency-token": "tok-1"}, b"A=1", ("tok-1", None)),
+        ("square", {}, b'{"event_id":"sq-1","type":"payment.updated"}', ("sq-1", "payment.updated")),
+        ("paddle", {}, b'{"event_id":"evt_01","event_type":"transaction.paid"}', ("evt_01", "transaction.paid")),
+    ],
+)  # fmt: skip
+def test_delivery_id_and_event_type(scheme: str, headers: dict[str, str], body: bytes, expected: tuple) -> None:
+    assert _ids(scheme, headers, body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"id": {"nested": 1}}', b'{"id": ""}', b'{"id": "' + b"x" * 300 + b'"}', b'{"id": "a\\nb"}',
+     b'{"id": true}', b"[1, 2]", b"\xff\xfe"],
+)  # fmt: skip
+def test_untrustworthy_body_ids_are_none(body: bytes) -> None:
+    assert _ids("stripe", {}, body) == (None, None)
+
+
+def test_generic_delivery_id_prefers_header_then_field_then_body_hash() -> None:
+    options = {**OPTIONS["generic-hmac"], "delivery_id_header": "X-Delivery", "delivery_id_field": "meta.id"}
+    options |= {"event_type_header": "X-Event", "event_type_field": "kind"}
+    body = b'{"meta":{"id":42},"kind":"thing.done"}'
+    assert _ids("generic-hmac", {"x-delivery": "d-1", "x-event": "e"}, body, options) == ("d-1", "e")
+    assert _ids("generic-hmac", {}, body, options) == ("42", "thing.done")
+    assert _ids("generic-hmac", {}, b"raw", options) == (hashlib.sha256(b"raw").hexdigest(), None)
+
+
+# --------------------------------------------------------------------------- generic-hmac options
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
+@pytest.mark.parametrize("encoding", ["hex", "base64"])
+def test_generic_hmac_algorithms_and_encodings(algorithm: str, encoding: str) -> None:
+    options = {"signature_header": "X-Sig", "algorithm": algorithm, "encoding": encoding}
+    body, secret = b'{"a":1}', "generic"
+    raw = hmac.new(secret.encode(), body, algorithm).digest()
+    value = raw.hex() if encoding == "hex" else base64.b64encode(raw).decode()
+    scheme = get_scheme("generic-hmac")
+    request = Request(headers={"x-sig": value}, body=body)
+    assert scheme.verify(request, [secret], now=NOW, tolerance_seconds=0, options=options)
+    assert scheme.sign(body, secret, timestamp=NOW, options=options) == {"x-sig": value}
+
+
+def test_generic_hmac_hex_is_case_insensitive() -> None:
+    options = {"signature_header": "X-Sig"}
+    body = b"x"
+    upper = hmac.new(b"s", body, "sha256").hexdigest().upper()
+    request = Request(headers={"x-sig": upper}, body=body)
+    assert get_scheme("generic-hmac").verify(request, ["s"], now=NOW, tolerance_seconds=0, options=options)
+
+
+def test_generic_template_never_rewrites_placeholders_inside_the_body() -> None:
+    options = OPTIONS["generic-hmac"]
+    body = b"{timestamp}{body}"
+    expected = hmac.new(b"s", f"{NOW}.".encode() + body, "sha256").hexdigest()
+    headers = get_scheme("generic-hmac").sign(body, "s", timestamp=NOW, options=options)
+    assert headers == {"x-signature": "sha256=" + expected, "x-timestamp": str(NOW)}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"signature_header": "X-S", "algorithm": "md5"},
+        {"signature_header": "X-S", "encoding": "base32"},
+        {"signature_header": "X-S", "signed_template": "{timestamp}"},
+        {"signature_header": "X-S", "timestamp_header": "X-T", "signed_template": "{body}"},
+        {"signature_header": "X-S", "signed_template": "{timestamp}.{body}"},
+    ],
+)
+def test_generic_hmac_rejects_unworkable_options_without_raising_in_verify(options: dict[str, Any]) -> None:
+    with pytest.raises(SchemeConfigError):
+        GenericHmac.validate_options(options)
+    request = Request(headers={"x-s": "00", "x-t": str(NOW)}, body=b"")
+    assert not get_scheme("generic-hmac").verify(request, ["s"], now=NOW, tolerance_seconds=300, options=options)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_has_exactly_the_documented_scheme_names() -> None:
+    documented = Path(__file__).parents[2] / "docs" / "runtime-contract.md"
+    text = documented.read_text()
+    names = {"standard-webhooks", "svix", "stripe", "github", "shopify", "slack", "twilio", "square", "paddle"}
+    names.add("generic-hmac")
+    assert set(SCHEMES) == names
+    assert all(f"`{name}`" in text for name in names)
+
+
+def test_get_scheme_names_the_known_ones_when_unknown() -> None:
+    with pytest.raises(KeyError, match="stripe"):
+        get_scheme("stripey")
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_signature_headers_cover_what_sign_emits_as_signature(scheme: str) -> None:
+    signed = get_scheme(scheme).sign(b"{}", secret_for(scheme, b"k"), timestamp=NOW, options=OPTIONS[scheme])
+    carried = get_scheme(scheme).signature_headers(OPTIONS[scheme])
+    assert carried & set(signed), "the header holding the signature must be stripped before queueing"

@@ -1,0 +1,163 @@
+"""Properties of every scheme: a valid signature verifies, and any change to what it
+covers (body, signature, timestamp, secret) is rejected; hostile input never raises."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_schemes_support import (
+    OPTIONS,
+    SIGNATURE_HEADER,
+    TIMESTAMPED,
+    replace_header,
+    secret_for,
+    signed_request,
+    split_signature,
+    verify,
+    with_timestamp,
+)
+
+from shared.schemes import SCHEMES, Request, get_scheme
+
+NOW = 1_700_000_000
+TOLERANCE = 300
+ALL = sorted(SCHEMES)
+
+bodies = st.binary(max_size=512)
+seeds = st.binary(min_size=1, max_size=48)
+offsets = st.integers(min_value=-TOLERANCE, max_value=TOLERANCE)
+quick = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("scheme", ALL)
+@quick
+@given(body=bodies, seed=seeds, offset=offsets)
+def test_a_valid_signature_verifies(scheme: str, body: bytes, seed: bytes, offset: int) -> None:
+    secret = secret_for(scheme, seed)
+    assert verify(scheme, signed_request(scheme, body, secret, NOW + offset), [secret], NOW, TOLERANCE)
+
+
+@pytest.mark.parametrize("scheme", ALL)
+@quick
+@given(body=bodies, other=bodies, seed=seeds)
+def test_any_change_to_the_body_is_rejected(scheme: str, body: bytes, other: bytes, seed: bytes) -> None:
+    assume(body != other)
+    secret = secret_for(scheme, seed)
+    signed = signed_request(scheme, body, secret, NOW)
+    tampered = Request(headers=signed.headers, body=other, url=signed.url, query=signed.query)
+    assert not verify(scheme, tampered, [secret], NOW, TOLERANCE)
+
+
+@pytest.mark.parametrize("scheme", ALL)
+@quick
+@given(body=bodies, seed=seeds, forged=st.text(max_size=120))
+def test_any_other_signature_is_rejected(scheme: str, body: bytes, seed: bytes, forged: str) -> None:
+    secret = secret_for(scheme, seed)
+    signed = signed_request(scheme, body, secret, NOW)
+    header = SIGNATURE_HEADER[scheme]
+    head, digest = split_signature(scheme, signed.headers[header])
+    # generic-hmac reads hex case-insensitively by design (see its docstring).
+    assume(forged.lower() != digest.lower() if scheme == "generic-hmac" else forged != digest)
+    assert not verify(scheme, replace_header(signed, header, head + forged), [secret], NOW, TOLERANCE)
+
+
+@pytest.mark.parametrize("scheme", ALL)
+@quick
+@given(body=bodies, seed=seeds, flip=st.integers(min_value=0, max_value=10_000))
+def test_flipping_one_digest_character_is_rejected(scheme: str, body: bytes, seed: bytes, flip: int) -> None:
+    # A near miss (same length, same alphabet) rather than random text.
+    secret = secret_for(scheme, seed)
+    signed = signed_request(scheme, body, secret, NOW)
+    header = SIGNATURE_HEADER[scheme]
+    head, digest = split_signature(scheme, signed.headers[header])
+    position = flip % len(digest.rstrip("="))
+    alphabet = string.hexdigits.lower()[:16] if all(c in "0123456789abcdef" for c in digest) else string.ascii_letters
+    replacement = next(c for c in alphabet if c != digest[position])
+    mutated = digest[:position] + replacement + digest[position + 1 :]
+    assert not verify(scheme, replace_header(signed, header, head + mutated), [secret], NOW, TOLERANCE)
+
+
+@pytest.mark.parametrize("scheme", TIMESTAMPED)
+@quick
+@given(body=bodies, seed=seeds, new_offset=offsets)
+def test_any_change_to_the_signed_timestamp_is_rejected(scheme: str, body: bytes, seed: bytes, new_offset: int) -> None:
+    assume(new_offset != 0)
+    secret = secret_for(scheme, seed)
+    signed = signed_request(scheme, body, secret, NOW)
+    # Still inside the window: only the signature can catch it.
+    assert not verify(scheme, with_timestamp(scheme, signed, NOW, NOW + new_offset), [secret], NOW, TOLERANCE)
+
+
+@pytest.mark.parametrize("scheme", ALL)
+@quick
+@given(body=bodies, seed=seeds, other_seed=seeds)
+def test_any_other_secret_is_rejected(scheme: str, body: bytes, seed: bytes, other_seed: bytes) -> None:
+    assume(seed != other_seed)
+    signed = signed_request(scheme, body, secret_for(scheme, seed), NOW)
+    assert not verify(scheme, signed, [secret_for(scheme, other_seed)], NOW, TOLERANCE)
+
+
+_SIGNATURE_HEADERS = sorted({h for s in SCHEMES for h in get_scheme(s).signature_headers(OPTIONS[s])})
+_OTHER_HEADERS = ["webhook-id", "webhook-timestamp", "svix-id", "svix-timestamp", "x-slack-request-timestamp"]
+_OTHER_HEADERS += ["x-timestamp", "x-twilio-webhooks-signature-settings", "content-type", "x-github-delivery"]
+header_names = st.sampled_from(_SIGNATURE_HEADERS + _OTHER_HEADERS)
+hostile_text = st.one_of(
+    st.text(max_size=200),
+    st.from_regex(r"(t|v1|v0|ts|h1|sha256)=[0-9a-f]{0,70}([,;](t|v1|ts|h1)=[-0-9.e]{0,20}){0,4}", fullmatch=True),
+    st.from_regex(r"(v1,[A-Za-z0-9+/=]{0,50} ?){0,3}", fullmatch=True),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=8000, max_size=9000),
+)
+
+
+@pytest.mark.parametrize("scheme", ALL)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    headers=st.dictionaries(header_names, hostile_text, max_size=6),
+    body=bodies,
+    secrets=st.lists(st.text(max_size=40), max_size=3),
+    query=st.lists(st.tuples(st.sampled_from(["bodySHA256", "a"]), st.text(max_size=70)), max_size=3),
+    now=st.one_of(st.integers(min_value=0, max_value=2**40), st.floats(allow_nan=False, allow_infinity=False)),
+)
+def test_hostile_input_never_raises_and_never_verifies(
+    scheme: str, headers: dict[str, str], body: bytes, secrets: list[str], query: list[tuple[str, str]], now: float
+) -> None:
+    request = Request(headers=headers, body=body, url="https://h.example/x", query=tuple(query))
+    impl = get_scheme(scheme)
+    result = impl.verify(request, secrets, now=now, tolerance_seconds=TOLERANCE, options=OPTIONS[scheme])
+    assert result is False
+    impl.delivery_id(request, OPTIONS[scheme])
+    impl.event_type(request, OPTIONS[scheme])
+
+
+@pytest.mark.parametrize("scheme", ALL)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"public_url": 42}, {"public_url": "http://[::1"}, {"signature_header": 3, "algorithm": None}],
+)
+def test_missing_or_odd_options_give_false_not_an_exception(scheme: str, options: dict) -> None:
+    signed = signed_request(scheme, b"{}", secret_for(scheme, b"k"), NOW)
+    result = get_scheme(scheme).verify(
+        signed, [secret_for(scheme, b"k")], now=NOW, tolerance_seconds=1, options=options
+    )
+    assert isinstance(result, bool)
+
+
+@quick
+@given(
+    params=st.lists(st.tuples(st.text(min_size=1, max_size=10), st.text(max_size=20)), min_size=1, max_size=5),
+    extra=st.tuples(st.text(min_size=1, max_size=10), st.text(max_size=20)),
+)
+def test_twilio_form_post_with_any_added_parameter_is_rejected(params: list, extra: tuple) -> None:
+    # Twilio signs the decoded parameters rather than the bytes; adding one must still fail.
+    from urllib.parse import urlencode
+
+    assume(extra not in params)
+    body = urlencode(params).encode()
+    options = OPTIONS["twilio"]
+    headers = get_scheme("twilio").sign(body, "tok", timestamp=NOW, options=options)
+    assert verify("twilio", Request(headers=headers, body=body), ["tok"], NOW)
+    tampered = urlencode([*params, extra]).encode()
+    assert not verify("twilio", Request(headers=headers, body=tampered), ["tok"], NOW)
