@@ -24,12 +24,13 @@ import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -52,6 +53,9 @@ from shared.message import (
     from_sqs_record,
 )
 from shared.router import Handler, Router, router
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 # The user's handlers register themselves on `router` when imported. Importing at
 # cold start makes a broken handlers.py fail loudly before any message is taken.
@@ -111,7 +115,7 @@ class Settings:
         )
 
 
-def _mark_duplicate(response: Any, record: DataRecord) -> dict[str, Any]:
+def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> dict[str, Any]:
     """Powertools calls this only when it answers from a COMPLETED record, i.e. for a duplicate."""
     return {**(response or {}), "duplicate": True}
 
@@ -176,9 +180,9 @@ class Runtime:
         )
 
 
-def _send_attributes(lambda_attributes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _send_attributes(lambda_attributes: Mapping[str, Any]) -> dict[str, MessageAttributeValueTypeDef]:
     """Lambda's camelCase message attributes in the shape SendMessage takes."""
-    converted: dict[str, dict[str, Any]] = {}
+    converted: dict[str, MessageAttributeValueTypeDef] = {}
     for name, entry in lambda_attributes.items():
         if name in (ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE):
             continue
@@ -311,7 +315,7 @@ def reset_runtime() -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     runtime = _runtime()
     runtime.idempotency_config.register_lambda_context(context)
     return process_partial_response(
