@@ -198,7 +198,7 @@ class WebhookFirewall(Construct):
                 scope="REGIONAL",
                 ip_address_version=label,
                 addresses=cidrs,
-                description=f"webhook-kit: addresses allowed to call source '{source.name}'",
+                description=f"webhook-kit allow-list of source {source.name}",
             )
             ip_set_statements.append(
                 wafv2.CfnWebACL.StatementProperty(

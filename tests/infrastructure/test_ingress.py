@@ -1,0 +1,152 @@
+"""API Gateway and WAF: one POST path per source, byte-exact bodies, a firewall in front."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from aws_cdk.assertions import Match
+
+from stacks.ingress import integer_greater_than_regex, source_path_regex
+from tests.infrastructure.conftest import Synthesized
+
+
+def _logical_id(synth: Synthesized, type_: str) -> str:
+    (logical_id,) = synth.resources(type_).keys()
+    return logical_id
+
+
+def test_api_is_regional_and_passes_every_body_through_as_binary(default_stack: Synthesized) -> None:
+    default_stack.template.has_resource_properties(
+        "AWS::ApiGateway::RestApi",
+        {"EndpointConfiguration": {"Types": ["REGIONAL"]}, "BinaryMediaTypes": ["*/*"]},
+    )
+
+
+def test_api_has_exactly_post_webhooks_source_for_each_source(default_stack: Synthesized) -> None:
+    resources = default_stack.resources("AWS::ApiGateway::Resource")
+    parts = {r["Properties"]["PathPart"] for r in resources.values()}
+    assert parts == {"webhooks", "stripe", "github", "orders"}
+    methods = default_stack.resources("AWS::ApiGateway::Method")
+    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST"}
+    assert len(methods) == len(default_stack.config.sources)
+    for method in methods.values():
+        integration = method["Properties"]["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert "Verifier" in json.dumps(integration["Uri"])
+
+
+def test_stage_has_access_logs_metrics_tracing_and_throttling(default_stack: Synthesized) -> None:
+    config = default_stack.config
+    default_stack.template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": config.stage_name,
+            "TracingEnabled": True,
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("status")},
+            "MethodSettings": [
+                Match.object_like(
+                    {
+                        "MetricsEnabled": True,
+                        "ThrottlingRateLimit": config.api_throttle_rate,
+                        "ThrottlingBurstLimit": config.api_throttle_burst,
+                    }
+                )
+            ],
+        },
+    )
+
+
+def test_unknown_paths_answer_404(default_stack: Synthesized) -> None:
+    default_stack.template.has_resource_properties(
+        "AWS::ApiGateway::GatewayResponse",
+        {"ResponseType": "MISSING_AUTHENTICATION_TOKEN", "StatusCode": "404"},
+    )
+
+
+def test_web_acl_is_regional_and_associated_with_the_stage(default_stack: Synthesized) -> None:
+    default_stack.template.has_resource_properties(
+        "AWS::WAFv2::WebACL", {"Scope": "REGIONAL", "DefaultAction": {"Allow": {}}}
+    )
+    acl = _logical_id(default_stack, "AWS::WAFv2::WebACL")
+    stage = _logical_id(default_stack, "AWS::ApiGateway::Stage")
+    association = default_stack.template.find_resources("AWS::WAFv2::WebACLAssociation")
+    assert len(association) == 1
+    properties = next(iter(association.values()))["Properties"]
+    assert properties["WebACLArn"] == {"Fn::GetAtt": [acl, "Arn"]}
+    assert stage in json.dumps(properties["ResourceArn"])
+
+
+def _rules(synth: Synthesized) -> dict[str, dict]:
+    acl = next(iter(synth.resources("AWS::WAFv2::WebACL").values()))
+    return {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
+
+
+def test_web_acl_has_ip_reputation_rate_and_body_size_rules(default_stack: Synthesized) -> None:
+    rules = _rules(default_stack)
+    reputation = rules["AWSManagedRulesAmazonIpReputationList"]["Statement"]["ManagedRuleGroupStatement"]
+    assert reputation == {"VendorName": "AWS", "Name": "AWSManagedRulesAmazonIpReputationList"}
+    rate = rules["rate-limit"]
+    assert rate["Action"] == {"Block": {}}
+    assert rate["Statement"]["RateBasedStatement"]["Limit"] == default_stack.config.waf_rate_limit
+    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    body = rules["body-size"]
+    assert body["Action"] == {"Block": {}}
+    # 1 MiB is beyond what WAF reads of a body: it compares the declared length.
+    regex = body["Statement"]["RegexMatchStatement"]
+    assert regex["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+    assert re.fullmatch(regex["RegexString"], str(default_stack.config.max_body_bytes + 1))
+    assert not re.fullmatch(regex["RegexString"], str(default_stack.config.max_body_bytes))
+    priorities = sorted(rule["Priority"] for rule in rules.values())
+    assert priorities == list(range(len(rules)))
+
+
+def test_default_sources_without_cidrs_get_no_allow_list(default_stack: Synthesized) -> None:
+    assert not default_stack.resources("AWS::WAFv2::IPSet")
+    assert not [name for name in _rules(default_stack) if name.startswith("allow-list")]
+
+
+def test_body_cap_within_waf_inspection_is_measured_on_the_body(variant_stack: Synthesized) -> None:
+    body = _rules(variant_stack)["body-size"]["Statement"]["SizeConstraintStatement"]
+    assert body["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    assert body["ComparisonOperator"] == "GT"
+    assert body["Size"] == 8192
+
+
+def test_each_allow_listed_source_gets_ip_sets_and_a_blocking_rule(variant_stack: Synthesized) -> None:
+    ip_sets = variant_stack.resources("AWS::WAFv2::IPSet")
+    addresses = {
+        (props["IPAddressVersion"], tuple(props["Addresses"]))
+        for props in (r["Properties"] for r in ip_sets.values())
+    }
+    assert addresses == {
+        ("IPV4", ("3.18.12.63/32", "3.130.192.231/32")),
+        ("IPV6", ("2600:1f18::/36",)),
+        ("IPV4", ("203.0.113.0/24",)),
+    }
+    rules = _rules(variant_stack)
+    assert "allow-list-twilio-sms" not in rules
+    stripe = rules["allow-list-stripe"]
+    assert stripe["Action"] == {"Block": {}}
+    path, negated = stripe["Statement"]["AndStatement"]["Statements"]
+    assert path["RegexMatchStatement"]["RegexString"] == source_path_regex("stripe")
+    ip_refs = negated["NotStatement"]["Statement"]["OrStatement"]["Statements"]
+    assert len(ip_refs) == 2 and all("IPSetReferenceStatement" in ref for ref in ip_refs)
+    erp_negated = rules["allow-list-erp"]["Statement"]["AndStatement"]["Statements"][1]
+    assert "IPSetReferenceStatement" in erp_negated["NotStatement"]["Statement"]
+
+
+def test_source_path_regex_matches_the_source_path_with_or_without_stage() -> None:
+    pattern = re.compile(source_path_regex("stripe"))
+    for path in ("/webhooks/stripe", "/prod/webhooks/stripe", "/prod/webhooks/stripe/"):
+        assert pattern.match(path), path
+    for path in ("/prod/webhooks/stripe2", "/prod/webhooks/github", "/a/b/webhooks/stripe", "/prod/webhooks/stripe/x"):
+        assert not pattern.match(path), path
+
+
+def test_integer_regex_is_exactly_greater_than() -> None:
+    for limit in (1, 8, 9, 10, 99, 100, 1999, 65536, 1048576):
+        pattern = re.compile(integer_greater_than_regex(limit))
+        wrong = [n for n in range(0, 3 * limit + 100) if bool(pattern.match(str(n))) != (n > limit)]
+        assert wrong == [], (limit, wrong[:5])
+        assert pattern.match("0" + str(limit + 1)) and not pattern.match("0" + str(limit))

@@ -1,0 +1,111 @@
+"""Alarms, the alarm topic, the dashboard and the stack outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.infrastructure.conftest import Synthesized
+
+
+def _alarms(synth: Synthesized) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in synth.resources("AWS::CloudWatch::Alarm").values()]
+
+
+def _alarms_on(synth: Synthesized, metric_name: str) -> list[dict[str, Any]]:
+    return [a for a in _alarms(synth) if a.get("MetricName") == metric_name]
+
+
+def test_every_alarm_notifies_the_topic(default_stack: Synthesized) -> None:
+    (topic_id,) = default_stack.resources("AWS::SNS::Topic")
+    alarms = _alarms(default_stack)
+    assert alarms
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_each_dead_letter_queue_alarms_on_one_visible_message(default_stack: Synthesized) -> None:
+    dlq_alarms = _alarms_on(default_stack, "ApproximateNumberOfMessagesVisible")
+    watched = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in dlq_alarms}
+    dlqs = {q for q in default_stack.resources("AWS::SQS::Queue") if "DeadLetterQueue" in q}
+    assert watched == dlqs and len(dlqs) == len(default_stack.config.sources)
+    for alarm in dlq_alarms:
+        assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_each_work_queue_alarms_on_oldest_message_age(default_stack: Synthesized) -> None:
+    age_alarms = _alarms_on(default_stack, "ApproximateAgeOfOldestMessage")
+    assert len(age_alarms) == len(default_stack.config.sources)
+    assert {a["Threshold"] for a in age_alarms} == {default_stack.config.oldest_message_alarm_seconds}
+
+
+def test_lambda_errors_and_throttles_alarm_for_every_function(default_stack: Synthesized) -> None:
+    functions = {
+        logical_id
+        for logical_id, resource in default_stack.resources("AWS::Lambda::Function").items()
+        if resource["Properties"].get("Handler", "").endswith(".handler.handler")
+    }
+    for metric in ("Errors", "Throttles"):
+        watched = {a["Dimensions"][0]["Value"]["Ref"] for a in _alarms_on(default_stack, metric)}
+        assert watched == functions, metric
+
+
+def test_api_5xx_and_waf_block_spike_alarms(default_stack: Synthesized) -> None:
+    (api_alarm,) = _alarms_on(default_stack, "5XXError")
+    assert api_alarm["Namespace"] == "AWS/ApiGateway" and api_alarm["Threshold"] == 0
+    (waf_alarm,) = _alarms_on(default_stack, "BlockedRequests")
+    assert waf_alarm["Namespace"] == "AWS/WAFV2"
+    assert waf_alarm["Threshold"] == default_stack.config.waf_blocked_alarm_threshold
+    dimensions = {d["Name"]: d["Value"] for d in waf_alarm["Dimensions"]}
+    (acl_id,) = default_stack.resources("AWS::WAFv2::WebACL")
+    assert acl_id in json.dumps(dimensions["WebACL"]) and dimensions["Rule"] == "ALL"
+
+
+def test_signature_rejection_rate_alarm_per_source(default_stack: Synthesized) -> None:
+    rate_alarms = [a for a in _alarms(default_stack) if "Metrics" in a]
+    assert len(rate_alarms) == len(default_stack.config.sources)
+    for alarm in rate_alarms:
+        assert alarm["Threshold"] == default_stack.config.rejection_rate_alarm_percent
+        names = {
+            m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m
+        }
+        assert names == {"WebhookAccepted", "SignatureRejected"}
+        namespaces = {m["MetricStat"]["Metric"]["Namespace"] for m in alarm["Metrics"] if "MetricStat" in m}
+        assert namespaces == {"WebhookKit"}
+
+
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(default_stack: Synthesized) -> None:
+    (key_id,) = default_stack.resources("AWS::KMS::Key")
+    default_stack.template.has_resource_properties(
+        "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
+    )
+    key = default_stack.resources("AWS::KMS::Key")[key_id]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    principals = json.dumps([s.get("Principal") for s in key["KeyPolicy"]["Statement"]])
+    assert "cloudwatch.amazonaws.com" in principals
+
+
+def test_email_subscription_only_when_configured(default_stack: Synthesized, variant_stack: Synthesized) -> None:
+    assert not default_stack.resources("AWS::SNS::Subscription")
+    variant_stack.template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
+    )
+
+
+def test_dashboard_shows_every_source(default_stack: Synthesized) -> None:
+    (dashboard,) = default_stack.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for source in default_stack.config.sources:
+        assert f"{source.name}: queue" in body and f"{source.name}: dead letters" in body
+
+
+def test_outputs_name_urls_secrets_queues_table_and_dashboard(default_stack: Synthesized) -> None:
+    outputs = default_stack.template.to_json()["Outputs"]
+    for label in ("Stripe", "Github", "Orders"):
+        for suffix in ("WebhookUrl", "SecretArn", "QueueUrl", "DeadLetterQueueUrl"):
+            assert f"{label}{suffix}" in outputs, f"{label}{suffix}"
+    url = json.dumps(outputs["StripeWebhookUrl"]["Value"])
+    assert "/webhooks/stripe" in url and "execute-api" in url
+    for name in ("IdempotencyTableName", "ClaimCheckBucketName", "AlarmTopicArn", "DashboardName"):
+        assert name in outputs

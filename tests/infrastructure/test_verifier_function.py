@@ -1,0 +1,61 @@
+"""The verifier function: runtime, layer, configuration and exactly the permissions it needs."""
+
+from __future__ import annotations
+
+import json
+
+
+from tests.infrastructure.conftest import Synthesized
+from tests.infrastructure.iam import function_by_handler, role_statements
+
+
+def test_verifier_runs_python313_on_arm64_with_the_pinned_powertools_layer(default_stack: Synthesized) -> None:
+    _, verifier = function_by_handler(default_stack, "verifier.handler.handler")
+    props = verifier["Properties"]
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    (layer,) = props["Layers"]
+    layer_arn = json.dumps(layer)
+    assert "017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:" in layer_arn
+    assert layer_arn.rstrip('"]}').endswith(f":{default_stack.config.powertools_layer_version}")
+
+
+def test_verifier_knows_every_source_its_queue_and_secret(default_stack: Synthesized) -> None:
+    _, verifier = function_by_handler(default_stack, "verifier.handler.handler")
+    env = verifier["Properties"]["Environment"]["Variables"]
+    sources_json = json.dumps(env["WEBHOOK_SOURCES"])
+    for source in default_stack.config.sources:
+        assert f'\\"{source.name}\\":{{\\"scheme\\":\\"{source.scheme}\\"' in sources_json
+    assert env["MAX_BODY_BYTES"] == str(default_stack.config.max_body_bytes)
+    assert env["CLAIM_CHECK_THRESHOLD_BYTES"] == str(default_stack.config.claim_check_threshold_bytes)
+    assert "ClaimCheckBucket" in env["CLAIM_CHECK_BUCKET"]["Ref"]
+
+
+def test_verifier_may_only_send_to_queues_put_claim_checks_and_read_secrets(default_stack: Synthesized) -> None:
+    logical_id, verifier = function_by_handler(default_stack, "verifier.handler.handler")
+    statements = role_statements(default_stack, verifier)
+    by_action: dict[str, list] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            by_action.setdefault(action, []).append(statement["Resource"])
+    assert set(by_action) == {
+        "sqs:SendMessage",
+        "s3:PutObject",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    send_targets = json.dumps(by_action["sqs:SendMessage"])
+    queues = default_stack.resources("AWS::SQS::Queue")
+    work_queues = [q for q in queues if "QueuesstripeQueue" in q or "QueuesgithubQueue" in q or "QueuesordersQueue" in q]
+    assert len(work_queues) == 3
+    for queue in work_queues:
+        assert queue in send_targets
+    assert "DeadLetter" not in send_targets  # the verifier never writes a DLQ
+    assert "ClaimCheckBucket" in json.dumps(by_action["s3:PutObject"])
