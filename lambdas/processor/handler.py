@@ -253,7 +253,8 @@ def _process_message(runtime: Runtime, routes: Router, raw: Mapping[str, Any]) -
 
     handler = routes.resolve(message.source, message.event_type)
     if handler is None:
-        # Its own metric so the event type can be a dimension without multiplying every other metric.
+        _count("unhandled")
+        # Also as its own metric so the event type can be a dimension without multiplying every other metric.
         with single_metric(
             name="unhandled",
             unit=MetricUnit.Count,

@@ -373,7 +373,8 @@ def test_unhandled_event_is_acknowledged_by_default(pipeline: Pipeline, capsys: 
     assert pipeline.queue_depth(pipeline.queue_url) == 0
     assert pipeline.record_ids() == set()
     unhandled = [blob for blob in _emf_blobs(capsys.readouterr().out) if "unhandled" in blob]
-    assert unhandled and unhandled[0]["event_type"] == "customer.created"
+    assert [blob.get("event_type") for blob in unhandled] == ["customer.created", None]
+    assert all(blob["source"] == SOURCE and _metric(blob, "unhandled") == 1 for blob in unhandled)
 
 
 def test_unhandled_event_fails_when_configured(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
