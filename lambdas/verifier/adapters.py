@@ -1,0 +1,88 @@
+"""The verifier's only contact with AWS: fetch a secret, store a body, send a message.
+
+``Adapters`` is the seam: the handler talks to it, tests hand in an in-memory
+fake. Every failure surfaces as ``DependencyError`` so the caller can answer
+503 without knowing which SDK raised.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+class DependencyError(RuntimeError):
+    """An AWS dependency did not do its part; the provider should retry later."""
+
+
+class SecretFormatError(DependencyError):
+    """The secret exists but does not hold ``{"secrets": [...]}`` (an operator error)."""
+
+
+class Adapters(Protocol):
+    def get_secrets(self, secret_id: str) -> list[str]: ...
+
+    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
+
+    def send_message(self, queue_url: str, message: dict[str, Any]) -> str: ...
+
+
+def parse_secret(raw: Any) -> list[str]:
+    """The active secrets in a SecretString (docs/runtime-contract.md, "Secrets")."""
+    if not isinstance(raw, str):
+        raise SecretFormatError("secret has no SecretString")
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError:
+        raise SecretFormatError("SecretString is not JSON") from None
+    value = document.get("secrets") if isinstance(document, dict) else None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise SecretFormatError('SecretString must be {"secrets": [...]} or {"secrets": "..."}')
+
+
+class AwsAdapters:
+    """Secrets Manager through Powertools (cached for ``max_age`` seconds), SQS and S3 through boto3."""
+
+    def __init__(self, *, secrets_max_age_seconds: int) -> None:
+        self._max_age = secrets_max_age_seconds
+        self._sqs: Any = None
+        self._s3: Any = None
+
+    def get_secrets(self, secret_id: str) -> list[str]:
+        try:
+            raw = parameters.get_secret(secret_id, max_age=self._max_age)
+        except (parameters.GetParameterError, BotoCoreError, ClientError) as error:
+            raise DependencyError(f"secret fetch failed: {type(error).__name__}") from error
+        return parse_secret(raw)
+
+    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3")
+        try:
+            self._s3.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType=content_type or "application/octet-stream"
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise DependencyError(f"PutObject failed: {type(error).__name__}") from error
+
+    def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
+        if self._sqs is None:
+            import boto3
+
+            self._sqs = boto3.client("sqs")
+        try:
+            response = self._sqs.send_message(QueueUrl=queue_url, **message)
+        except (BotoCoreError, ClientError) as error:
+            raise DependencyError(f"SendMessage failed: {type(error).__name__}") from error
+        message_id = response.get("MessageId")
+        if not message_id:
+            raise DependencyError("SendMessage returned no MessageId")
+        return str(message_id)

@@ -1,0 +1,112 @@
+"""The verifier's configuration, read from the environment (docs/runtime-contract.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.schemes import SCHEMES, GenericHmac, SchemeConfigError
+
+DEFAULT_TOLERANCE_SECONDS = 300
+# Base64 in the Lambda event inflates the body by 4/3 and the synchronous
+# payload limit is 6 MB, so 4 MiB is about the largest body that can arrive.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# SQS takes 256 KiB per message including attributes; leave room for those.
+DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200 * 1024
+DEFAULT_SECRETS_MAX_AGE_SECONDS = 300
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a working verifier (a deployment bug)."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    scheme: str
+    queue_url: str
+    secret_arn: str
+    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    sources: Mapping[str, SourceConfig]
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    claim_check_bucket: str = ""
+    claim_check_threshold_bytes: int = DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES
+    secrets_max_age_seconds: int = DEFAULT_SECRETS_MAX_AGE_SECONDS
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _source(name: str, spec: Any) -> SourceConfig:
+    where = f"WEBHOOK_SOURCES[{name!r}]"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where} must be an object")
+    scheme = spec.get("scheme")
+    if scheme not in SCHEMES:
+        raise ConfigError(f"{where}.scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
+    for key in ("queue_url", "secret_arn"):
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            raise ConfigError(f"{where}.{key} is required")
+    tolerance = spec.get("tolerance_seconds", DEFAULT_TOLERANCE_SECONDS)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
+        raise ConfigError(f"{where}.tolerance_seconds must be a non-negative integer")
+    options = spec.get("options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}.options must be an object")
+    if scheme in ("twilio", "square") and not options.get("public_url"):
+        raise ConfigError(f"{where}.options.public_url is required for {scheme}: it is what the provider signs")
+    if scheme == "generic-hmac":
+        try:
+            GenericHmac.validate_options(options)
+        except SchemeConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return SourceConfig(
+        name=name,
+        scheme=scheme,
+        queue_url=spec["queue_url"],
+        secret_arn=spec["secret_arn"],
+        tolerance_seconds=tolerance,
+        options=options,
+    )
+
+
+def load_config(env: Mapping[str, str] | None = None) -> VerifierConfig:
+    """Parse and validate the verifier's environment; ConfigError names the bad variable."""
+    env = os.environ if env is None else env
+    try:
+        raw_sources = json.loads(env.get("WEBHOOK_SOURCES") or "{}")
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"WEBHOOK_SOURCES is not JSON: {error}") from None
+    if not isinstance(raw_sources, dict):
+        raise ConfigError("WEBHOOK_SOURCES must be a JSON object of source name -> settings")
+    sources = {name: _source(name, spec) for name, spec in raw_sources.items()}
+    threshold = _int(env, "CLAIM_CHECK_THRESHOLD_BYTES", DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES)
+    max_body = _int(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+    bucket = env.get("CLAIM_CHECK_BUCKET", "")
+    if max_body > threshold and not bucket:
+        raise ConfigError("CLAIM_CHECK_BUCKET is required when MAX_BODY_BYTES exceeds CLAIM_CHECK_THRESHOLD_BYTES")
+    return VerifierConfig(
+        sources=sources,
+        max_body_bytes=max_body,
+        claim_check_bucket=bucket,
+        claim_check_threshold_bytes=threshold,
+        secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", DEFAULT_SECRETS_MAX_AGE_SECONDS),
+    )

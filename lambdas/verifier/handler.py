@@ -1,0 +1,116 @@
+"""Verifier Lambda: one function for every source behind ``POST /webhooks/{source}``.
+
+Answers (DESIGN.md, "HTTP answers of the verifier"): 202 ``{"id": ...}`` only
+after SQS acknowledged the message; 401 for any signature or timestamp failure;
+400 unparseable; 404 unknown source; 413 too large; 503 with Retry-After when a
+secret, S3 or SQS let us down, so the provider retries. Slack's
+``url_verification`` handshake is answered after the signature check.
+
+The logic lives in ``verifier.core``; this module adds Powertools logging,
+metrics and tracing, and builds configuration and AWS adapters once per cold
+start (lazily, so tests can set the environment first, or ``install`` fakes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from verifier.adapters import Adapters, AwsAdapters
+from verifier.config import VerifierConfig, load_config
+from verifier.core import Outcome, process
+
+SERVICE = "webhook-verifier"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="WebhookKit", service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+# Metric names: what dashboards and alarms read.
+METRIC_ACCEPTED = "Accepted"
+METRIC_REJECTED = "Rejected"
+METRIC_ENQUEUE_FAILURES = "EnqueueFailures"
+METRIC_SECRET_FAILURES = "SecretFetchFailures"  # noqa: S105 - a metric name
+METRIC_HANDSHAKES = "Handshakes"
+
+
+@dataclass
+class Runtime:
+    config: VerifierConfig
+    adapters: Adapters
+    clock: Callable[[], float] = field(default=time.time)
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The cold-start state: config from the environment, AWS adapters."""
+    global _runtime
+    if _runtime is None:
+        config = load_config()
+        _runtime = Runtime(config, AwsAdapters(secrets_max_age_seconds=config.secrets_max_age_seconds))
+    return _runtime
+
+
+def install(
+    *,
+    adapters: Adapters | None = None,
+    config: VerifierConfig | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Runtime:
+    """Replace parts of the runtime (tests); what is not given comes from the environment."""
+    global _runtime
+    config = config or load_config()
+    _runtime = Runtime(
+        config=config,
+        adapters=adapters or AwsAdapters(secrets_max_age_seconds=config.secrets_max_age_seconds),
+        clock=clock or time.time,
+    )
+    return _runtime
+
+
+def reset() -> None:
+    """Forget the cold-start state; the next call reads the environment again."""
+    global _runtime
+    _runtime = None
+
+
+def _record(outcome: Outcome) -> None:
+    # Unknown sources are attacker-chosen names: never a metric dimension.
+    metrics.add_dimension("source", outcome.source or "unknown")
+    if outcome.delivery_id:
+        logger.set_correlation_id(outcome.delivery_id)
+    fields = {"source": outcome.source, "status": outcome.status, "reason": outcome.reason or None}
+    if outcome.result == "accepted":
+        metrics.add_metric(name=METRIC_ACCEPTED, unit=MetricUnit.Count, value=1)
+        logger.info(
+            "webhook accepted",
+            extra={**fields, "event_type": outcome.event_type, "claim_check": outcome.claim_check},
+        )
+    elif outcome.result == "handshake":
+        metrics.add_metric(name=METRIC_HANDSHAKES, unit=MetricUnit.Count, value=1)
+        logger.info("provider handshake answered", extra=fields)
+    elif outcome.result == "rejected":
+        metrics.add_dimension("reason", outcome.reason)
+        metrics.add_metric(name=METRIC_REJECTED, unit=MetricUnit.Count, value=1)
+        logger.warning("webhook rejected", extra=fields)
+    else:
+        name = METRIC_SECRET_FAILURES if outcome.reason == "secret_unavailable" else METRIC_ENQUEUE_FAILURES
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        logger.error("webhook not stored; provider asked to retry", extra=fields)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = runtime()
+    outcome = process(event, config=state.config, adapters=state.adapters, now=state.clock())
+    _record(outcome)
+    return outcome.response()
