@@ -78,12 +78,12 @@ def test_source_specificity_outranks_event_type_specificity() -> None:
 def test_longer_literal_wildcard_beats_shorter() -> None:
     router = _router(("stripe", "in*"), ("stripe", "invoice.pa*"))
     assert _resolved(router, "stripe", "invoice.paid") == "stripe|invoice.pa*"
+    # Literal characters count wherever they sit: "invoice.*" (8) beats "*.paid.x" (7).
+    mixed = _router(("stripe", "*.paid.x"), ("stripe", "invoice.*"))
+    assert _resolved(mixed, "stripe", "invoice.paid.x") == "stripe|invoice.*"
 
 
 def test_equal_specificity_falls_back_to_first_registered() -> None:
-    router = _router(("stripe", "invoice.*"), ("stripe", "*.paid.x"))
-    # "invoice.*" and "*.paid.x" both have literal parts; the longer literal wins...
-    assert _resolved(router, "stripe", "invoice.paid.x") == "stripe|invoice.*"
     tie = _router(("s", "ab*"), ("s", "*ab"))
     assert _resolved(tie, "s", "abab") == "s|ab*"
     tie_reversed = _router(("s", "*ab"), ("s", "ab*"))
@@ -118,3 +118,25 @@ def test_shipped_example_handlers_are_registered() -> None:
 
     assert router.resolve("stripe", "payment_intent.succeeded") is not None
     assert router.resolve("stripe", "charge.refunded") is None
+
+
+def _stripe_event(body: bytes) -> WebhookEvent:
+    return WebhookEvent(
+        source="stripe", delivery_id="evt_1", event_type="payment_intent.succeeded", received_at="", body=body
+    )
+
+
+def test_example_stripe_handler_rejects_an_incomplete_payload_permanently() -> None:
+    from handlers import payment_succeeded
+
+    from shared.event import PermanentError
+
+    with pytest.raises(PermanentError, match="amount"):
+        payment_succeeded(_stripe_event(b'{"data": {"object": {"id": "pi_1", "currency": "eur"}}}'))
+
+
+def test_example_stripe_handler_accepts_a_complete_payload() -> None:
+    from handlers import payment_succeeded
+
+    body = b'{"data": {"object": {"id": "pi_1", "amount": 100, "currency": "eur"}}}'
+    assert payment_succeeded(_stripe_event(body)) is None
