@@ -51,12 +51,17 @@ class AwsAdapters:
 
     def __init__(self, *, secrets_max_age_seconds: int) -> None:
         self._max_age = secrets_max_age_seconds
+        # Its own provider rather than get_secret's module-wide one: the cache
+        # and client then live and die with this object (one per cold start).
+        self._secrets: parameters.SecretsProvider | None = None
         self._sqs: Any = None
         self._s3: Any = None
 
     def get_secrets(self, secret_id: str) -> list[str]:
         try:
-            raw = parameters.get_secret(secret_id, max_age=self._max_age)
+            if self._secrets is None:
+                self._secrets = parameters.SecretsProvider()
+            raw = self._secrets.get(secret_id, max_age=self._max_age)
         except (parameters.GetParameterError, BotoCoreError, ClientError) as error:
             raise DependencyError(f"secret fetch failed: {type(error).__name__}") from error
         return parse_secret(raw)

@@ -1,0 +1,155 @@
+"""The verifier Lambda against the moto server: real SQS, S3 and Secrets Manager over HTTP.
+
+The handler builds its own configuration and boto3/Powertools clients from the
+environment, exactly as in Lambda; nothing inside it is replaced.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from shared.message import ENCODING_CLAIM_CHECK, ENCODING_TEXT, from_sqs_record
+from shared.schemes import get_scheme
+from verifier import handler as verifier_handler
+
+EVENT = json.loads((Path(__file__).parents[1] / "unit" / "vectors" / "apigateway_rest_event.json").read_text())
+SOURCE = "github"
+SECRET = "moto-github-secret"
+BUCKET = "webhook-claim-checks"
+DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+
+
+class Context:
+    function_name = "webhook-verifier"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:webhook-verifier"
+    aws_request_id = "integration"
+
+
+def github_event(body: bytes, delivery: str = DELIVERY) -> dict[str, Any]:
+    event = copy.deepcopy(EVENT)
+    event.pop("_comment")
+    headers = {
+        **get_scheme("github").sign(body, SECRET, timestamp=0, options={}),
+        "X-GitHub-Delivery": delivery,
+        "X-GitHub-Event": "push",
+    }
+    for name, value in headers.items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
+    event["body"] = base64.b64encode(body).decode()
+    return event
+
+
+@pytest.fixture
+def aws(reset_moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A queue, a bucket and a secret in an empty moto, and the verifier's environment pointing at them."""
+    sqs, s3, secrets = boto3.client("sqs"), boto3.client("s3"), boto3.client("secretsmanager")
+    queue_url = sqs.create_queue(QueueName="webhooks-github")["QueueUrl"]
+    s3.create_bucket(Bucket=BUCKET)
+    secret_arn = secrets.create_secret(Name="webhooks/github", SecretString=json.dumps({"secrets": [SECRET]}))["ARN"]
+    sources = {SOURCE: {"scheme": "github", "queue_url": queue_url, "secret_arn": secret_arn, "tolerance_seconds": 300}}
+    monkeypatch.setenv("WEBHOOK_SOURCES", json.dumps(sources))
+    monkeypatch.setenv("MAX_BODY_BYTES", str(4 * 1024 * 1024))
+    monkeypatch.setenv("CLAIM_CHECK_BUCKET", BUCKET)
+    monkeypatch.setenv("CLAIM_CHECK_THRESHOLD_BYTES", str(200 * 1024))
+    monkeypatch.setenv("SECRETS_MAX_AGE_SECONDS", "300")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    verifier_handler.reset()
+    yield {"sqs": sqs, "s3": s3, "queue_url": queue_url}
+    verifier_handler.reset()
+
+
+def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            return messages
+        messages.extend(batch)
+
+
+def test_valid_webhook_becomes_exactly_one_message_with_its_attributes(aws: dict[str, Any]) -> None:
+    body = b'{"ref":"refs/heads/main","commits":[]}'
+
+    response = verifier_handler.handler(github_event(body), Context())
+
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"]) == {"id": DELIVERY}
+    messages = receive_all(aws["sqs"], aws["queue_url"])
+    assert len(messages) == 1
+    attributes = {k: v["StringValue"] for k, v in messages[0]["MessageAttributes"].items()}
+    assert attributes["source"] == SOURCE
+    assert attributes["delivery_id"] == DELIVERY
+    assert attributes["event_type"] == "push"
+    assert attributes["content_type"] == "application/json"
+    assert attributes["body_encoding"] == ENCODING_TEXT
+    assert "x-hub-signature-256" not in json.loads(attributes["headers"])
+    assert from_sqs_record(messages[0]).body == body
+
+
+def test_two_megabyte_body_is_claim_checked_in_s3(aws: dict[str, Any]) -> None:
+    body = json.dumps({"ref": "refs/heads/main", "blob": "x" * (2 * 1024 * 1024)}).encode()
+
+    response = verifier_handler.handler(github_event(body), Context())
+
+    assert response["statusCode"] == 202
+    [message] = receive_all(aws["sqs"], aws["queue_url"])
+    assert message["MessageAttributes"]["body_encoding"]["StringValue"] == ENCODING_CLAIM_CHECK
+    pointer = from_sqs_record(message).claim_check
+    assert pointer is not None
+    assert (pointer.bucket, pointer.size, pointer.sha256) == (BUCKET, len(body), hashlib.sha256(body).hexdigest())
+    stored = aws["s3"].get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
+    assert stored == body
+
+
+def test_deleted_queue_gives_503_with_retry_after_and_nothing_enqueued(aws: dict[str, Any]) -> None:
+    aws["sqs"].delete_queue(QueueUrl=aws["queue_url"])
+
+    response = verifier_handler.handler(github_event(b'{"ref":"x"}'), Context())
+
+    assert response["statusCode"] == 503
+    assert int(response["headers"]["Retry-After"]) > 0
+    assert aws["sqs"].list_queues().get("QueueUrls", []) == []
+
+
+def test_missing_claim_check_bucket_gives_503_and_nothing_enqueued(aws: dict[str, Any]) -> None:
+    aws["s3"].delete_bucket(Bucket=BUCKET)
+    body = json.dumps({"blob": "x" * (300 * 1024)}).encode()
+
+    response = verifier_handler.handler(github_event(body), Context())
+
+    assert response["statusCode"] == 503
+    assert receive_all(aws["sqs"], aws["queue_url"]) == []
+
+
+def test_unreadable_secret_gives_503(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = json.loads(os.environ["WEBHOOK_SOURCES"])
+    sources[SOURCE]["secret_arn"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:absent-AbCdEf"
+    monkeypatch.setenv("WEBHOOK_SOURCES", json.dumps(sources))
+    verifier_handler.reset()
+
+    response = verifier_handler.handler(github_event(b'{"ref":"x"}'), Context())
+
+    assert response["statusCode"] == 503
+    assert receive_all(aws["sqs"], aws["queue_url"]) == []
+
+
+def test_bad_signature_is_401_and_nothing_enqueued(aws: dict[str, Any]) -> None:
+    event = github_event(b'{"ref":"x"}')
+    event["body"] = base64.b64encode(b'{"ref":"y"}').decode()
+
+    assert verifier_handler.handler(event, Context())["statusCode"] == 401
+    assert receive_all(aws["sqs"], aws["queue_url"]) == []
