@@ -1,0 +1,145 @@
+"""Configuration: the shipped file is valid; bad configuration names the field and the reason."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError, SchemeName, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _base() -> dict[str, Any]:
+    return copy.deepcopy(tomllib.loads((ROOT / "webhook-kit.toml").read_text()))
+
+
+def _with_source(**fields: Any) -> dict[str, Any]:
+    data = _base()
+    data["sources"][0].update(fields)
+    return data
+
+
+def _error(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, overrides)
+    return str(caught.value)
+
+
+def test_shipped_configuration_declares_stripe_github_and_standard_webhooks() -> None:
+    config = load_config(ROOT / "webhook-kit.toml")
+    assert {s.scheme for s in config.sources} >= {"stripe", "github", "standard-webhooks"}
+    assert config.idempotency_expiry_seconds == 3 * 24 * 3600
+    assert config.retain_data is True
+
+
+def test_unknown_scheme_is_refused_with_the_field() -> None:
+    message = _error(_with_source(scheme="stripey"))
+    assert "sources.0.scheme" in message and "stripe" in message
+
+
+def test_duplicate_source_names_are_refused() -> None:
+    data = _base()
+    data["sources"].append({"name": "stripe", "scheme": "github"})
+    assert "duplicate source name(s) stripe" in _error(data)
+
+
+def test_bad_cidr_is_refused_with_the_value() -> None:
+    message = _error(_with_source(allowed_cidrs=["3.18.12.63/33"]))
+    assert "sources.0.allowed_cidrs" in message and "3.18.12.63/33" in message
+
+
+def test_cidr_with_host_bits_is_refused() -> None:
+    assert "10.0.0.1/24" in _error(_with_source(allowed_cidrs=["10.0.0.1/24"]))
+
+
+@pytest.mark.parametrize("name", ["Stripe", "str ipe", "../admin", "stripe/x", "-stripe", "", "a" * 33])
+def test_path_unsafe_source_names_are_refused(name: str) -> None:
+    message = _error(_with_source(name=name))
+    assert "sources.0.name" in message and "URL path segment" in message
+
+
+def test_visibility_timeout_below_six_times_the_function_timeout_is_refused() -> None:
+    message = _error(_with_source(timeout_seconds=60, visibility_timeout_seconds=300))
+    assert "sources.0" in message and "visibility-timeout rule" in message and "360" in message
+
+
+def test_visibility_timeout_above_the_sqs_maximum_is_refused() -> None:
+    message = _error(_with_source(timeout_seconds=900, visibility_timeout_seconds=50_000))
+    assert "12-hour" in message
+
+
+def test_processor_timeout_above_lambdas_maximum_is_refused() -> None:
+    assert "sources.0.timeout_seconds" in _error(_with_source(timeout_seconds=901))
+
+
+def test_url_signing_scheme_needs_its_public_url() -> None:
+    data = _base()
+    data["sources"].append({"name": "sms", "scheme": "twilio"})
+    assert "public_url is required for scheme 'twilio'" in _error(data)
+
+
+def test_generic_hmac_needs_its_options_and_a_consistent_template() -> None:
+    data = _base()
+    data["sources"].append({"name": "erp", "scheme": "generic-hmac"})
+    assert "generic" in _error(data)
+    data["sources"][-1]["generic"] = {"signature_header": "X-Sig", "signed_template": "{timestamp}.{body}"}
+    assert "timestamp_header" in _error(data)
+
+
+def test_large_batches_need_a_batching_window() -> None:
+    assert "batching_window_seconds" in _error(_with_source(batch_size=100))
+
+
+def test_a_typo_is_an_error_not_a_silent_default() -> None:
+    data = _base()
+    data["stage_nmae"] = "dev"
+    assert "stage_nmae" in _error(data)
+    assert "sources.0.bach_size" in _error(_with_source(bach_size=5))
+
+
+def test_verifier_timeout_must_fit_api_gateways_29_seconds() -> None:
+    data = _base()
+    data["verifier_timeout_seconds"] = 30
+    assert "verifier_timeout_seconds" in _error(data)
+
+
+def test_body_cap_must_fit_a_synchronous_lambda_invocation() -> None:
+    data = _base()
+    data["max_body_bytes"] = 8 * 1024 * 1024
+    assert "max_body_bytes" in _error(data)
+
+
+def test_secret_arn_must_be_a_secrets_manager_arn() -> None:
+    assert "sources.0.secret_arn" in _error(_with_source(secret_arn="arn:aws:s3:::bucket"))
+
+
+def test_context_overrides_replace_global_and_source_scalars() -> None:
+    config = parse_config(_base(), {"stage_name": "dev", "waf_rate_limit": "500", "sources.github.batch_size": "3"})
+    assert config.stage_name == "dev"
+    assert config.waf_rate_limit == 500
+    assert config.source("github").batch_size == 3
+
+
+def test_overrides_are_validated_like_the_file() -> None:
+    assert "waf_rate_limit" in _error(_base(), {"waf_rate_limit": "5"})
+    assert "no source named 'gitlab'" in _error(_base(), {"sources.gitlab.batch_size": "3"})
+
+
+def test_missing_file_and_bad_toml_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("sources = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_scheme_names_match_the_verifier_registry() -> None:
+    from shared.schemes import SCHEMES
+
+    assert set(SchemeName.__args__) == set(SCHEMES)
