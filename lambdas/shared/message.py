@@ -137,7 +137,7 @@ def from_sqs_record(record: Mapping[str, Any]) -> QueuedWebhook:
         raise MessageFormatError("headers attribute is not JSON") from error
     if not isinstance(headers, dict):
         raise MessageFormatError("headers attribute is not a JSON object")
-    common = {
+    common: dict[str, Any] = {
         "source": source,
         "delivery_id": delivery_id,
         "event_type": _attribute(attributes, ATTR_EVENT_TYPE),

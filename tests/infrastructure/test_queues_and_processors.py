@@ -102,7 +102,7 @@ def test_processor_may_touch_only_its_own_queues_the_table_and_claim_checks(vari
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
         }
-        assert {a for a in granted if a.startswith("s3:")} == {"s3:GetObject"}
+        assert {a for a in granted if a.startswith("s3:")} == {"s3:GetObject", "s3:ListBucket"}
         assert not [a for a in granted if a.startswith("secretsmanager:")]
 
 
