@@ -147,7 +147,9 @@ class SourceConfig(_Model):
         if self.visibility_timeout > SQS_MAX_VISIBILITY_TIMEOUT:
             raise ValueError(f"visibility timeout {self.visibility_timeout} s exceeds SQS' 12-hour maximum")
         if self.batch_size > 10 and self.batching_window_seconds == 0:
-            raise ValueError("batch_size above 10 needs batching_window_seconds of at least 1 (an SQS event source rule)")
+            raise ValueError(
+                "batch_size above 10 needs batching_window_seconds of at least 1 (an SQS event source rule)"
+            )
         return self
 
     @property
@@ -203,7 +205,30 @@ class WebhookKitConfig(_Model):
     @classmethod
     def _retention(cls, value: int) -> int:
         # The values CloudWatch Logs accepts.
-        allowed = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+        allowed = {
+            1,
+            3,
+            5,
+            7,
+            14,
+            30,
+            60,
+            90,
+            120,
+            150,
+            180,
+            365,
+            400,
+            545,
+            731,
+            1096,
+            1827,
+            2192,
+            2557,
+            2922,
+            3288,
+            3653,
+        }
         if value not in allowed:
             raise ValueError(f"must be one of {sorted(allowed)}")
         return value

@@ -171,9 +171,7 @@ class WebhookIngestion(Construct):
             )
             # Without ListBucket S3 answers a missing object with 403, which the
             # processor must treat as retryable; with it, 404 (a permanent failure).
-            processor.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
-            )
+            processor.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
             _allow_object_wildcard(processor.role, "read any claim-check object")
         verifier_role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects("*")])

@@ -284,9 +284,7 @@ def _body_size_statement(max_body_bytes: int, body_inspection_kb: int) -> wafv2.
         )
     return wafv2.CfnWebACL.StatementProperty(
         regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
-            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
-                single_header={"Name": "content-length"}
-            ),
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(single_header={"Name": "content-length"}),
             regex_string=integer_greater_than_regex(max_body_bytes),
             text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
         )
@@ -299,9 +297,7 @@ def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
     )
 
 
-def _block_rule(
-    name: str, priority: int, statement: wafv2.CfnWebACL.StatementProperty
-) -> wafv2.CfnWebACL.RuleProperty:
+def _block_rule(name: str, priority: int, statement: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.RuleProperty:
     return wafv2.CfnWebACL.RuleProperty(
         name=name,
         priority=priority,
@@ -317,9 +313,7 @@ def _managed_rule(name: str, *, priority: int) -> wafv2.CfnWebACL.RuleProperty:
         priority=priority,
         override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
         statement=wafv2.CfnWebACL.StatementProperty(
-            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                vendor_name="AWS", name=name
-            )
+            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(vendor_name="AWS", name=name)
         ),
         visibility_config=_visibility(name),
     )

@@ -13,7 +13,9 @@ from stacks.ingestion import WebhookIngestion
 
 class WebhookKitStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: WebhookKitConfig, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, description="webhook-kit: verified, buffered, exactly-once webhooks", **kwargs)
+        super().__init__(
+            scope, construct_id, description="webhook-kit: verified, buffered, exactly-once webhooks", **kwargs
+        )
         self.ingestion = WebhookIngestion(self, "Webhooks", config=config)
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
@@ -25,19 +27,51 @@ class WebhookKitStack(Stack):
             name = source.name
             label = "".join(part.capitalize() for part in name.split("-"))
             queues = ingestion.queues[name]
-            CfnOutput(self, f"{label}WebhookUrl", value=ingestion.api.url_for(name),
-                      description=f"Give this URL to '{name}' as the webhook endpoint")
-            CfnOutput(self, f"{label}SecretArn", value=ingestion.secrets[name].secret.secret_arn,
-                      description=f"Secrets Manager secret holding '{name}' signing secrets")
-            CfnOutput(self, f"{label}QueueUrl", value=queues.queue.queue_url,
-                      description=f"Queue of verified '{name}' webhooks")
-            CfnOutput(self, f"{label}DeadLetterQueueUrl", value=queues.dead_letter_queue.queue_url,
-                      description=f"Dead letters of '{name}': redrive with `webhook-kit redrive {name}`")
-        CfnOutput(self, "IdempotencyTableName", value=ingestion.idempotency.table.table_name,
-                  description="DynamoDB table of handled delivery ids")
-        CfnOutput(self, "ClaimCheckBucketName", value=ingestion.claim_check.bucket.bucket_name,
-                  description="S3 bucket of bodies too large for SQS")
-        CfnOutput(self, "AlarmTopicArn", value=ingestion.monitoring.topic.topic_arn,
-                  description="SNS topic every alarm notifies")
-        CfnOutput(self, "DashboardName", value=ingestion.monitoring.dashboard.dashboard_name,
-                  description="CloudWatch dashboard of the pipeline")
+            CfnOutput(
+                self,
+                f"{label}WebhookUrl",
+                value=ingestion.api.url_for(name),
+                description=f"Give this URL to '{name}' as the webhook endpoint",
+            )
+            CfnOutput(
+                self,
+                f"{label}SecretArn",
+                value=ingestion.secrets[name].secret.secret_arn,
+                description=f"Secrets Manager secret holding '{name}' signing secrets",
+            )
+            CfnOutput(
+                self,
+                f"{label}QueueUrl",
+                value=queues.queue.queue_url,
+                description=f"Queue of verified '{name}' webhooks",
+            )
+            CfnOutput(
+                self,
+                f"{label}DeadLetterQueueUrl",
+                value=queues.dead_letter_queue.queue_url,
+                description=f"Dead letters of '{name}': redrive with `webhook-kit redrive {name}`",
+            )
+        CfnOutput(
+            self,
+            "IdempotencyTableName",
+            value=ingestion.idempotency.table.table_name,
+            description="DynamoDB table of handled delivery ids",
+        )
+        CfnOutput(
+            self,
+            "ClaimCheckBucketName",
+            value=ingestion.claim_check.bucket.bucket_name,
+            description="S3 bucket of bodies too large for SQS",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=ingestion.monitoring.topic.topic_arn,
+            description="SNS topic every alarm notifies",
+        )
+        CfnOutput(
+            self,
+            "DashboardName",
+            value=ingestion.monitoring.dashboard.dashboard_name,
+            description="CloudWatch dashboard of the pipeline",
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 from aws_cdk.assertions import Annotations, Match
 from cfnlint.api import lint_all

@@ -116,8 +116,7 @@ def test_body_cap_within_waf_inspection_is_measured_on_the_body(variant_stack: S
 def test_each_allow_listed_source_gets_ip_sets_and_a_blocking_rule(variant_stack: Synthesized) -> None:
     ip_sets = variant_stack.resources("AWS::WAFv2::IPSet")
     addresses = {
-        (props["IPAddressVersion"], tuple(props["Addresses"]))
-        for props in (r["Properties"] for r in ip_sets.values())
+        (props["IPAddressVersion"], tuple(props["Addresses"])) for props in (r["Properties"] for r in ip_sets.values())
     }
     assert addresses == {
         ("IPV4", ("3.18.12.63/32", "3.130.192.231/32")),

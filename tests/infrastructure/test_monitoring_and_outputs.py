@@ -67,9 +67,7 @@ def test_signature_rejection_rate_alarm_per_source(default_stack: Synthesized) -
     assert len(rate_alarms) == len(default_stack.config.sources)
     for alarm in rate_alarms:
         assert alarm["Threshold"] == default_stack.config.rejection_rate_alarm_percent
-        names = {
-            m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m
-        }
+        names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
         assert names == {"WebhookAccepted", "SignatureRejected"}
         namespaces = {m["MetricStat"]["Metric"]["Namespace"] for m in alarm["Metrics"] if "MetricStat" in m}
         assert namespaces == {"WebhookKit"}

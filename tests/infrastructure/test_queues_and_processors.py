@@ -84,9 +84,7 @@ def test_processor_may_touch_only_its_own_queues_the_table_and_claim_checks(vari
     for source in variant_stack.config.sources:
         _, function = function_by_handler(variant_stack, "processor.handler.handler", source.name)
         queue_id, _, dlq_id, _ = _queue_pair(variant_stack, source.name)
-        other_queues = {
-            q for q in variant_stack.resources("AWS::SQS::Queue") if q not in (queue_id, dlq_id)
-        }
+        other_queues = {q for q in variant_stack.resources("AWS::SQS::Queue") if q not in (queue_id, dlq_id)}
         granted: dict[str, str] = {}
         for statement in role_statements(variant_stack, function):
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -134,9 +132,7 @@ def test_claim_check_bucket_is_private_encrypted_tls_only_and_expires(default_st
         "AWS::S3::Bucket",
         {
             "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                ]
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
             },
             "PublicAccessBlockConfiguration": {
                 "BlockPublicAcls": True,
@@ -160,11 +156,7 @@ def test_claim_check_bucket_is_private_encrypted_tls_only_and_expires(default_st
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
-                        )
-                    ]
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
                 )
             }
         },
