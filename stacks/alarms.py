@@ -17,11 +17,14 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-# The verifier's custom metrics (lambdas/verifier): namespace and names.
+# The verifier's custom metrics (lambdas/verifier/handler.py; a unit test keeps
+# the two in step): namespace, service dimension, names, and the reason
+# dimension of a failed signature or timestamp check.
 METRICS_NAMESPACE = "WebhookKit"
-METRIC_ACCEPTED = "WebhookAccepted"
-METRIC_SIGNATURE_REJECTED = "SignatureRejected"
-METRIC_ENQUEUE_FAILED = "EnqueueFailed"
+VERIFIER_SERVICE = "webhook-verifier"
+METRIC_ACCEPTED = "Accepted"
+METRIC_REJECTED = "Rejected"
+REJECTED_SIGNATURE_REASON = "unauthorized"
 
 FIVE_MINUTES = Duration.minutes(5)
 
@@ -173,7 +176,7 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Accepted / signature-rejected webhooks",
                 left=[_verifier_metric(METRIC_ACCEPTED, s.name) for s in sources],
-                right=[_verifier_metric(METRIC_SIGNATURE_REJECTED, s.name) for s in sources],
+                right=[_signature_rejected(s.name) for s in sources],
                 width=12,
             ),
         )
@@ -200,15 +203,19 @@ class Monitoring(Construct):
         return dashboard
 
 
-def _verifier_metric(name: str, source_name: str) -> cloudwatch.Metric:
+def _verifier_metric(name: str, source_name: str, **dimensions: str) -> cloudwatch.Metric:
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map={"service": "verifier", "source": source_name},
+        dimensions_map={"service": VERIFIER_SERVICE, "source": source_name, **dimensions},
         period=FIVE_MINUTES,
         statistic="Sum",
         label=f"{source_name} {name}",
     )
+
+
+def _signature_rejected(source_name: str) -> cloudwatch.Metric:
+    return _verifier_metric(METRIC_REJECTED, source_name, reason=REJECTED_SIGNATURE_REASON)
 
 
 def _rejection_rate(source_name: str) -> cloudwatch.MathExpression:
@@ -218,7 +225,7 @@ def _rejection_rate(source_name: str) -> cloudwatch.MathExpression:
         "100 * FILL(rejected,0) / (FILL(accepted,0) + FILL(rejected,0)), 0)",
         using_metrics={
             "accepted": _verifier_metric(METRIC_ACCEPTED, source_name),
-            "rejected": _verifier_metric(METRIC_SIGNATURE_REJECTED, source_name),
+            "rejected": _signature_rejected(source_name),
         },
         period=FIVE_MINUTES,
         label=f"{source_name} signature rejections (%)",

@@ -24,6 +24,9 @@ RETRY_AFTER_SECONDS = "5"
 # Never forwarded to the queue: credentials, and (per scheme) the signature itself.
 PRIVATE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 UNAUTHORIZED_BODY = {"message": "Unauthorized"}
+# The one reason every signature or timestamp failure is counted under (the
+# stack's signature-rejection alarm reads it).
+UNAUTHORIZED_REASON = "unauthorized"
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,9 @@ def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapt
     if not scheme.verify(request, secrets, now=now, tolerance_seconds=source.tolerance_seconds, options=source.options):
         # One answer for every failure: no hint whether the signature, the
         # timestamp or a header was wrong.
-        return Outcome(status=401, body=UNAUTHORIZED_BODY, result="rejected", reason="unauthorized", source=source.name)
+        return Outcome(
+            status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
+        )
 
     delivery_id = scheme.delivery_id(request, source.options) or body_sha256(body)
     event_type = scheme.event_type(request, source.options) or ""

@@ -68,9 +68,25 @@ def test_signature_rejection_rate_alarm_per_source(default_stack: Synthesized) -
     for alarm in rate_alarms:
         assert alarm["Threshold"] == default_stack.config.rejection_rate_alarm_percent
         names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
-        assert names == {"WebhookAccepted", "SignatureRejected"}
+        assert names == {"Accepted", "Rejected"}
         namespaces = {m["MetricStat"]["Metric"]["Namespace"] for m in alarm["Metrics"] if "MetricStat" in m}
         assert namespaces == {"WebhookKit"}
+        rejected = next(
+            m for m in alarm["Metrics"] if m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "Rejected"
+        )
+        dimensions = {d["Name"]: d["Value"] for d in rejected["MetricStat"]["Metric"]["Dimensions"]}
+        assert dimensions["reason"] == "unauthorized" and dimensions["service"] == "webhook-verifier"
+
+
+def test_alarm_metric_names_match_what_the_verifier_emits() -> None:
+    from stacks import alarms
+    from verifier import handler
+    from verifier.core import UNAUTHORIZED_REASON
+
+    assert handler.metrics.namespace == alarms.METRICS_NAMESPACE
+    assert alarms.VERIFIER_SERVICE == handler.SERVICE
+    assert (alarms.METRIC_ACCEPTED, alarms.METRIC_REJECTED) == (handler.METRIC_ACCEPTED, handler.METRIC_REJECTED)
+    assert alarms.REJECTED_SIGNATURE_REASON == UNAUTHORIZED_REASON
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(default_stack: Synthesized) -> None:
