@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 CDK := npx --no-install cdk
 PYTEST_ARGS ?=
 
-.PHONY: help install lint format typecheck test test-fast synth nag deploy destroy clean
+.PHONY: help install local lint format typecheck test test-fast bench synth nag deploy destroy clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ node_modules/.installed: package.json
 	touch $@
 
 install: $(VENV)/.installed node_modules/.installed ## Create the virtualenv and install Python and npm packages
+
+local: install ## Run the whole pattern on this machine (no AWS account, no Docker)
+	$(BIN)/python -m webhook_kit local $(ARGS)
 
 lint: install ## Ruff lint and format check
 	$(BIN)/ruff check .
@@ -48,6 +51,9 @@ test: install ## Lint, type-check and run the whole test suite (what CI runs)
 
 test-fast: install ## Unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+bench: install ## Run the benchmarks in bench/ (ratios measured side by side)
+	@for script in bench/*/run.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 synth: install ## Synthesize the CloudFormation templates into cdk.out (offline)
 	$(CDK) synth --quiet
