@@ -1,0 +1,97 @@
+"""Deploy the stack to a real AWS account, send signed webhooks, assert, destroy.
+
+Opt-in and skipped unless both hold: AWS credentials are available and
+``WEBHOOK_KIT_E2E_AWS=1`` is set (deploying costs money and takes minutes, so a
+credentialed developer running ``make test`` must not trigger it by accident).
+Run it alone: ``WEBHOOK_KIT_E2E_AWS=1 .venv/bin/pytest tests/e2e_aws``.
+The stack is deployed with ``retain_data=false`` under a unique name and
+destroyed afterwards, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = "github"  # the shipped configuration's GitHub source: secret chosen by us
+
+
+def _credentials_available() -> bool:
+    import boto3
+
+    return boto3.Session().get_credentials() is not None
+
+
+pytestmark = [
+    pytest.mark.aws,
+    pytest.mark.skipif(os.environ.get("WEBHOOK_KIT_E2E_AWS") != "1", reason="set WEBHOOK_KIT_E2E_AWS=1 to deploy"),
+    pytest.mark.skipif(not _credentials_available(), reason="no AWS credentials"),
+]
+
+
+def _cdk(*args: str) -> None:
+    env = {**os.environ, "PATH": f"{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}"}
+    subprocess.run(["npx", "--no-install", "cdk", *args], cwd=ROOT, env=env, check=True, timeout=1800)  # noqa: S603, S607
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    stack = f"WebhookKitE2E{uuid.uuid4().hex[:8]}"
+    outputs_file = tmp_path_factory.mktemp("cdk") / "outputs.json"
+    context = ["-c", f"stack_name={stack}", "-c", "retain_data=false", "-c", "stage_name=e2e"]
+    try:
+        _cdk("deploy", *context, "--require-approval", "never", "--outputs-file", str(outputs_file))
+        yield json.loads(outputs_file.read_text())[stack]
+    finally:
+        _cdk("destroy", *context, "--force")
+
+
+def _signed_request(secret: str, delivery_id: str) -> tuple[bytes, dict[str, str]]:
+    from shared.schemes import get_scheme
+
+    body = json.dumps({"zen": "webhook-kit e2e ping", "hook_id": 1}).encode()
+    headers = get_scheme("github").sign(body, secret, timestamp=int(time.time()), options={})
+    headers.update({"X-GitHub-Delivery": delivery_id, "X-GitHub-Event": "ping", "Content-Type": "application/json"})
+    return body, headers
+
+
+def test_a_signed_webhook_is_accepted_and_processed_once(deployed: dict[str, Any]) -> None:
+    import boto3
+    import requests
+
+    from processor.keys import idempotency_record_id
+
+    secret = "e2e-" + uuid.uuid4().hex
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=deployed["GithubSecretArn"], SecretString=json.dumps({"secrets": [secret]})
+    )
+    url = deployed["GithubWebhookUrl"]
+    delivery_id = str(uuid.uuid4())
+    body, headers = _signed_request(secret, delivery_id)
+
+    bad = requests.post(url, data=body, headers={**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}, timeout=30)
+    assert bad.status_code == 401
+
+    response = requests.post(url, data=body, headers=headers, timeout=30)
+    assert response.status_code == 202, response.text
+    assert response.json() == {"id": delivery_id}
+
+    table = boto3.resource("dynamodb").Table(deployed["IdempotencyTableName"])
+    key = {"id": idempotency_record_id(SOURCE, delivery_id)}
+    deadline = time.time() + 120
+    item = None
+    while time.time() < deadline:
+        item = table.get_item(Key=key, ConsistentRead=True).get("Item")
+        if item and item.get("status") == "COMPLETED":
+            break
+        time.sleep(3)
+    assert item is not None and item["status"] == "COMPLETED"
