@@ -42,6 +42,9 @@ SQS_STANDARD_MAX_BATCH = 10_000
 MAX_BODY_LIMIT = 4 * 1024 * 1024
 # SQS' message size limit counts body and attributes together.
 SQS_MAX_MESSAGE_BYTES = 256 * 1024
+# Lambda allows 4 KB of environment variables per function; the verifier's other
+# variables and Powertools' take well under 500 bytes.
+VERIFIER_SOURCES_BUDGET = 3500
 
 _SOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 _ARN_SECRET = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
@@ -239,9 +242,34 @@ class WebhookKitConfig(_Model):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"sources: duplicate source name(s) {', '.join(duplicates)}")
+        estimate = self.verifier_sources_size_estimate()
+        if estimate > VERIFIER_SOURCES_BUDGET:
+            raise ValueError(
+                f"sources: the verifier's WEBHOOK_SOURCES setting would be about {estimate} bytes; Lambda allows "
+                f"4 KB for all environment variables, so keep it under {VERIFIER_SOURCES_BUDGET} (fewer sources, "
+                "or shorter generic options)"
+            )
         if self.api_throttle_burst < self.api_throttle_rate:
             raise ValueError("api_throttle_burst must be at least api_throttle_rate")
         return self
+
+    def verifier_sources_size_estimate(self) -> int:
+        """Bytes of the verifier's WEBHOOK_SOURCES once deployed, queue URLs and ARNs at their usual length."""
+        import json
+
+        placeholder_url = "https://sqs.ap-southeast-2.amazonaws.com/123456789012/" + "Q" * 64
+        placeholder_arn = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:" + "S" * 48
+        entries = {
+            source.name: {
+                "scheme": source.scheme,
+                "queue_url": placeholder_url,
+                "secret_arn": source.secret_arn or placeholder_arn,
+                "tolerance_seconds": source.tolerance_seconds,
+                "options": source.verifier_options(),
+            }
+            for source in self.sources
+        }
+        return len(json.dumps(entries, separators=(",", ":")))
 
     def source(self, name: str) -> SourceConfig:
         for candidate in self.sources:

@@ -143,3 +143,12 @@ def test_scheme_names_match_the_verifier_registry() -> None:
     from shared.schemes import SCHEMES
 
     assert set(SchemeName.__args__) == set(SCHEMES)
+
+
+def test_too_many_sources_for_the_verifiers_environment_are_refused() -> None:
+    data = _base()
+    data["sources"] = [{"name": f"source-{i}", "scheme": "github"} for i in range(14)]
+    message = _error(data)
+    assert "WEBHOOK_SOURCES" in message and "4 KB" in message
+    data["sources"] = data["sources"][:10]
+    assert parse_config(data).verifier_sources_size_estimate() < 3500
