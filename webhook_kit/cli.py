@@ -1,0 +1,392 @@
+"""``python -m webhook_kit``: run the pattern locally, send signed webhooks, redrive dead letters.
+
+Reads the same ``webhook-kit.toml`` as ``cdk synth`` (``stacks.config``, which
+does not import aws_cdk), so the tools and the stack never disagree about the
+sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from stacks.config import ConfigError, SourceConfig, WebhookKitConfig, load_config
+from webhook_kit import local as local_pipeline
+from webhook_kit.devsecrets import dev_secret
+
+if TYPE_CHECKING:
+    from webhook_kit.redrive import RedriveProgress
+
+app = typer.Typer(
+    help="webhook-kit operator tools: a local pipeline, signed test webhooks, DLQ redrive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+DEFAULT_CONFIG = Path("webhook-kit.toml")
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-f", help="The kit's configuration file (the one `cdk synth` reads).")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-c",
+        help="Override a setting for this run, as `cdk -c`: key=value or sources.<name>.<key>=value. Repeatable.",
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code)
+
+
+def read_config(path: Path, overrides: list[str] | None) -> WebhookKitConfig:
+    parsed: dict[str, str] = {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise fail(f"--set {item!r}: expected key=value")
+        parsed[key.strip()] = value.strip()
+    try:
+        return load_config(path, parsed)
+    except ConfigError as error:
+        raise fail(str(error)) from None
+
+
+def find_source(config: WebhookKitConfig, name: str) -> SourceConfig:
+    try:
+        return config.source(name)
+    except KeyError:
+        known = ", ".join(source.name for source in config.sources)
+        raise fail(f"unknown source {name!r}; the configuration declares: {known}") from None
+
+
+# --------------------------------------------------------------------------- local
+
+_STYLES = {
+    "accepted": ("→", "cyan"),
+    "handshake": ("↔", "cyan"),
+    "processed": ("✓", "green"),
+    "duplicate": ("=", "yellow"),
+    "unhandled": ("·", "bright_black"),
+    "retried": ("↻", "yellow"),
+    "dead-lettered": ("✗", "bold red"),
+    "rejected": ("⊘", "red"),
+    "unavailable": ("!", "bold red"),
+    "error": ("!", "bold red"),
+}
+
+
+def print_event(event: local_pipeline.PipelineEvent) -> None:
+    mark, style = _STYLES.get(event.stage, ("?", "white"))
+    clock = datetime.fromtimestamp(event.at).strftime("%H:%M:%S")
+    what = f"{event.status} {event.stage}" if event.status is not None else event.stage
+    parts = [f"[bright_black]{clock}[/]", f"{escape(event.source):<14}", f"[{style}]{mark} {what:<16}[/]"]
+    if event.delivery_id:
+        parts.append(f"id={escape(event.delivery_id)}")
+    if event.event_type:
+        parts.append(f"[bright_black]{escape(event.event_type)}[/]")
+    if event.detail:
+        parts.append(f"[bright_black]{escape(event.detail)}[/]")
+    console.print("  ".join(parts), soft_wrap=True)
+
+
+def _print_banner(pipeline: local_pipeline.LocalPipeline) -> None:
+    console.print("[bold]webhook-kit local pipeline[/]")
+    for source in pipeline.sources.values():
+        allowed = ", ".join(str(network) for network in source.allowed_networks) or "any address"
+        console.print(
+            f"  [bold]{escape(source.name)}[/] ({source.scheme})  POST {pipeline.webhook_url(source.name)}\n"
+            f"      dev secret: {escape(source.secret)}\n"
+            f"      visibility timeout {source.visibility_timeout} s, DLQ after {source.max_receive_count} receives,"
+            f" allowed from {allowed}",
+            soft_wrap=True,
+        )
+    console.print("  (dev secrets are derived from the source name: for local development only)")
+    console.print(
+        f"AWS APIs (moto, in memory: everything is lost on exit): [bold]{pipeline.aws_endpoint}[/]\n"
+        f"Try: [bold]python -m webhook_kit send {next(iter(pipeline.sources))}[/]   "
+        f"Redrive: [bold]python -m webhook_kit redrive SOURCE --endpoint-url {pipeline.aws_endpoint}[/]\n"
+        "Ctrl-C stops.\n"
+    )
+
+
+@app.command()
+def local(
+    config: ConfigOption = DEFAULT_CONFIG,
+    overrides: SetOption = None,
+    host: Annotated[str, typer.Option(help="Interface for both servers.")] = local_pipeline.DEFAULT_HOST,
+    port: Annotated[int, typer.Option(help="Port of the webhook endpoint.")] = local_pipeline.DEFAULT_PORT,
+    aws_port: Annotated[
+        int, typer.Option(help="Port of the local AWS APIs (moto); use it as --endpoint-url.")
+    ] = local_pipeline.DEFAULT_AWS_PORT,
+    visibility_scale: Annotated[
+        float,
+        typer.Option(
+            help="Multiply each queue's visibility timeout by this (at least 1 s), so retries come "
+            "seconds apart instead of minutes. 1 keeps the configured timeouts."
+        ),
+    ] = local_pipeline.DEFAULT_VISIBILITY_SCALE,
+    lambda_logs: Annotated[
+        bool, typer.Option("--lambda-logs", help="Also print the functions' own JSON logs (Powertools).")
+    ] = False,
+) -> None:
+    """Run the whole pattern on this machine: moto for AWS, the real verifier and processors.
+
+    Serves POST http://HOST:PORT/webhooks/{source}. State is in memory and lost on exit.
+    """
+    cfg = read_config(config, overrides)
+    # Before the Lambda modules are imported: Powertools reads its log level at import.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if lambda_logs else "CRITICAL")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    # One process plays every processor, so Powertools sees the `source` dimension set again and again.
+    warnings.filterwarnings("ignore", message="Dimension .* has already been added")
+    pipeline = local_pipeline.LocalPipeline(
+        cfg, host=host, port=port, aws_port=aws_port, visibility_scale=visibility_scale, reporter=print_event
+    )
+    try:
+        pipeline.start()
+    except local_pipeline.LocalPipelineError as error:
+        raise fail(str(error)) from None
+    # Anything else in this process that creates a boto3 client talks to moto too.
+    os.environ.update(local_pipeline.aws_environment(pipeline.aws_endpoint))
+    _print_banner(pipeline)
+    stopped = threading.Event()
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        console.print("\nstopping: finishing the batches in hand…")
+    finally:
+        pipeline.stop()
+    console.print("stopped; the local state is gone.")
+
+
+# --------------------------------------------------------------------------- send
+
+
+@app.command()
+def send(
+    source: Annotated[str, typer.Argument(help="The source's name in the configuration.")],
+    body: Annotated[
+        Path | None,
+        typer.Option(
+            help="Send this file instead of samples/<scheme>.json (placeholders such as {{delivery_id}} are filled).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Where to POST. Default: the local pipeline's URL for SOURCE.")
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            help="Signing secret. Default: the local pipeline's development secret for SOURCE.",
+            envvar="WEBHOOK_KIT_SECRET",
+        ),
+    ] = None,
+    delivery_id: Annotated[
+        str | None, typer.Option(help="Use this delivery id (send twice to see the duplicate skipped).")
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option(help="Event type for schemes that send it in a header (GitHub, Shopify, generic).")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    overrides: SetOption = None,
+) -> None:
+    """Sign a sample webhook with SOURCE's scheme and secret, and POST it."""
+    import requests
+
+    from webhook_kit import send as sender
+
+    cfg = read_config(config, overrides)
+    spec = find_source(cfg, source)
+    target = url or f"http://{local_pipeline.DEFAULT_HOST}:{local_pipeline.DEFAULT_PORT}/webhooks/{source}"
+    if secret is None:
+        secret = dev_secret(spec.name, spec.scheme)
+        if url is not None and not url.startswith(("http://127.0.0.1", "http://localhost")):
+            errors.print(
+                "[yellow]warning:[/] signing with the local development secret; pass --secret for a deployment"
+            )
+    try:
+        webhook = sender.build(
+            spec, secret=secret, url=target, body_file=body, delivery_id=delivery_id, event_type=event_type
+        )
+    except (ValueError, FileNotFoundError) as error:
+        raise fail(f"cannot build the webhook: {error}") from None
+    try:
+        response = sender.post(webhook)
+    except requests.ConnectionError:
+        raise fail(f"nothing answers at {target}: is `python -m webhook_kit local` running?") from None
+    except requests.RequestException as error:
+        raise fail(f"POST {target} failed: {error}") from None
+    try:
+        answered_id = response.json().get("id")
+    except ValueError:
+        answered_id = None
+    style = "green" if response.status_code < 300 else "red"
+    console.print(
+        f"POST {escape(target)} -> [{style}]{response.status_code}[/] {escape(response.text.strip())}\n"
+        f"delivery id: {escape(str(answered_id or webhook.delivery_id))}"
+    )
+    if response.status_code >= 300:
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- redrive
+
+
+def _stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+
+
+def _output_label(source: str) -> str:
+    # Mirrors stacks/webhook_stack.py: "order-events" -> "OrderEvents".
+    return "".join(part.capitalize() for part in source.split("-"))
+
+
+@app.command()
+def redrive(
+    source: Annotated[str, typer.Argument(help="The source whose dead-letter queue to redrive.")],
+    delivery_ids: Annotated[
+        list[str] | None,
+        typer.Option("--delivery-id", help="Only this delivery (repeatable). Default: every message of SOURCE."),
+    ] = None,
+    reprocess: Annotated[
+        bool,
+        typer.Option(help="Also delete the deliveries' idempotency records, to run a delivery that completed before."),
+    ] = False,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The local pipeline's AWS endpoint (e.g. http://127.0.0.1:4566): queues and table by local names."
+        ),
+    ] = None,
+    stack_name: Annotated[
+        str | None, typer.Option(help="Deployed stack to read queue URLs and table from. Default: from the config.")
+    ] = None,
+    queue_url: Annotated[str | None, typer.Option(help="Source queue URL (skips the stack lookup).")] = None,
+    dlq_url: Annotated[str | None, typer.Option(help="Dead-letter queue URL (skips the stack lookup).")] = None,
+    table: Annotated[str | None, typer.Option(help="Idempotency table name (for --reprocess).")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (default: your AWS configuration).")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    overrides: SetOption = None,
+) -> None:
+    """Move SOURCE's dead letters back to its queue, all or by delivery id, after fixing the cause."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    from webhook_kit.redrive import EmptyDeadLetterQueueError, RedriveError
+    from webhook_kit.redrive import redrive as run_redrive
+
+    cfg = read_config(config, overrides)
+    spec = find_source(cfg, source)
+    try:
+        if endpoint_url:
+            sqs = local_pipeline.local_client("sqs", endpoint_url)
+            dynamodb = local_pipeline.local_client("dynamodb", endpoint_url)
+            queue_url = queue_url or sqs.get_queue_url(QueueName=local_pipeline.queue_name(spec.name))["QueueUrl"]
+            dlq_url = (
+                dlq_url or sqs.get_queue_url(QueueName=local_pipeline.dead_letter_queue_name(spec.name))["QueueUrl"]
+            )
+            table = table or local_pipeline.TABLE_NAME
+        else:
+            session = boto3.session.Session(region_name=region)
+            sqs = session.client("sqs")
+            dynamodb = session.client("dynamodb")
+            if not queue_url or not dlq_url or (reprocess and not table):
+                name = stack_name or cfg.stack_name
+                outputs = _stack_outputs(session.client("cloudformation"), name)
+                label = _output_label(spec.name)
+                queue_url = queue_url or outputs.get(f"{label}QueueUrl")
+                dlq_url = dlq_url or outputs.get(f"{label}DeadLetterQueueUrl")
+                table = table or outputs.get("IdempotencyTableName")
+                if not queue_url or not dlq_url:
+                    raise fail(
+                        f"stack {name} has no queue outputs for source {spec.name!r}; pass --queue-url/--dlq-url"
+                    )
+        assert queue_url is not None and dlq_url is not None
+        depth = int(
+            sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
+        result = _run_with_progress(
+            run_redrive,
+            depth,
+            source=spec.name,
+            dlq_url=dlq_url,
+            queue_url=queue_url,
+            sqs_client=sqs,
+            delivery_ids=delivery_ids or None,
+            reprocess=reprocess,
+            table_name=table,
+            dynamodb_client=dynamodb if reprocess else None,
+        )
+    except NoCredentialsError:
+        raise fail(
+            "no AWS credentials found: configure them (aws configure, AWS_PROFILE, ...) or pass --endpoint-url "
+            "for the local pipeline"
+        ) from None
+    except NoRegionError:
+        raise fail("no AWS region configured: pass --region or set AWS_REGION") from None
+    except EmptyDeadLetterQueueError:
+        raise fail(f"the dead-letter queue of {spec.name!r} is empty: nothing to redrive") from None
+    except RedriveError as error:
+        raise fail(str(error)) from None
+    except ClientError as error:
+        raise fail(f"AWS refused: {error}") from None
+    except BotoCoreError as error:
+        raise fail(f"cannot reach AWS: {error}") from None
+
+    summary = Table(title=f"redrive of {spec.name}", title_justify="left")
+    for column in ("moved", "skipped", "failed", "not found"):
+        summary.add_column(column, justify="right")
+    summary.add_row(str(result.moved), str(result.skipped), str(result.failed), str(len(result.not_found)))
+    console.print(summary)
+    if result.not_found:
+        errors.print(f"[yellow]not in the DLQ:[/] {escape(', '.join(sorted(result.not_found)))}")
+    if result.failed or result.not_found:
+        raise typer.Exit(1)
+
+
+def _run_with_progress(run: Any, total: int, **kwargs: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("redriving", total=total or None)
+
+        def report(event: RedriveProgress) -> None:
+            bar.advance(task)
+            if event.action == "failed":
+                bar.console.print(f"[red]failed[/] {escape(str(event.delivery_id))}: {escape(event.detail)}")
+
+        return run(progress=report, **kwargs)
+
+
+def main() -> None:
+    app()
