@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from stacks.config import SourceConfig
 
@@ -149,4 +150,7 @@ def post(webhook: SignedWebhook, *, timeout: float = 10.0) -> Any:
     """POST the signed webhook; returns the ``requests`` response."""
     import requests
 
-    return requests.post(webhook.url, data=webhook.body, headers=webhook.headers, timeout=timeout)
+    with requests.Session() as session:
+        # A proxy from the environment must not capture requests to the local pipeline.
+        session.trust_env = urlsplit(webhook.url).hostname not in ("127.0.0.1", "localhost", "::1")
+        return session.post(webhook.url, data=webhook.body, headers=webhook.headers, timeout=timeout)
