@@ -35,6 +35,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +59,7 @@ WEBHOOK_PATH_PREFIX = "webhooks"
 # API Gateway REST refuses payloads above 10 MB before anything else sees them.
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+EVENT_HISTORY = 100_000
 
 _LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -393,7 +395,8 @@ class LocalPipeline:
         self.wait_seconds = wait_seconds
         self.sources: dict[str, LocalSource] = {}
         self.aws_endpoint = ""
-        self.events: list[PipelineEvent] = []
+        # Recent history only: a long local session must not grow without bound.
+        self.events: deque[PipelineEvent] = deque(maxlen=EVENT_HISTORY)
         self._reporters: list[Reporter] = [reporter] if reporter else []
         self._events_changed = threading.Condition()
         self._stop = threading.Event()
@@ -584,7 +587,7 @@ class LocalPipeline:
             with contextlib.suppress(Exception):  # a console problem must not break delivery
                 reporter(event)
 
-    def wait_for(self, predicate: Callable[[list[PipelineEvent]], bool], timeout: float) -> bool:
+    def wait_for(self, predicate: Callable[[deque[PipelineEvent]], bool], timeout: float) -> bool:
         """Block until ``predicate(events)`` holds or ``timeout`` seconds pass; return whether it held."""
         deadline = time.monotonic() + timeout
         with self._events_changed:

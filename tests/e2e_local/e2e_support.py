@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,7 @@ def post(http: requests.Session, webhook: SignedWebhook) -> requests.Response:
 def wait_for_stage(pipeline: LocalPipeline, delivery_id: str, stage: str, count: int = 1) -> list[PipelineEvent]:
     """Wait until the pipeline reported ``stage`` for ``delivery_id`` ``count`` times; return those events."""
 
-    def matching(events: list[PipelineEvent]) -> list[PipelineEvent]:
+    def matching(events: Iterable[PipelineEvent]) -> list[PipelineEvent]:
         return [event for event in events if event.delivery_id == delivery_id and event.stage == stage]
 
     if not pipeline.wait_for(lambda events: len(matching(events)) >= count, TIMEOUT):
