@@ -311,7 +311,7 @@ def print_throughput(results: dict[str, tuple[float, float]], records: int, repe
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200, help="records per batch size and repeat")
-    parser.add_argument("--repeats", type=int, default=3, help="throughput repeats (median reported)")
+    parser.add_argument("--repeats", type=int, default=5, help="throughput repeats (median reported)")
     parser.add_argument("--count-batch", type=int, default=10, help="batch size of the request-count runs")
     args = parser.parse_args()
 

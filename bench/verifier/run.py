@@ -18,6 +18,7 @@ Run from the repository root (``make bench`` runs it with the defaults):
     .venv/bin/python bench/verifier/run.py
     .venv/bin/python bench/verifier/run.py --repeats 21 --scale 5 --cold-runs 25   # a longer run
     .venv/bin/python bench/verifier/run.py --profile 1048576                        # where the time goes
+    .venv/bin/python bench/verifier/run.py --import-profile                         # where the import goes
     .venv/bin/python bench/verifier/run.py --schemes 4096                           # verify cost per scheme
 
 Tracing: outside Lambda Powertools' Tracer disables itself, so X-Ray (active in
@@ -184,21 +185,25 @@ def print_request_table(rows: list[tuple[str, float, float]], args: argparse.Nam
         )
 
 
-def cold_rows(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+def child_environment() -> dict[str, str]:
     env = {
         **os.environ,
         **local_aws.environment(max_body_bytes=RAISED_LIMIT, claim_check_threshold_bytes=RAISED_LIMIT),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "lambdas"), str(HERE)]),
     }
-    for name in (*AWS_VARIABLES_TO_DROP, "CLAIM_CHECK_BUCKET"):
+    for name in (*AWS_VARIABLES_TO_DROP, "CLAIM_CHECK_BUCKET", "PYTHONDONTWRITEBYTECODE"):
         env.pop(name, None)
+    return env
+
+
+def cold_rows(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    env = child_environment()
     samples: dict[str, list[dict[str, dict[str, float]]]] = {"verifier": [], "boto3": []}
     with tempfile.TemporaryDirectory(prefix="webhook-kit-bench-pyc-") as pycache:
         # Byte code of every module goes to a private cache (not into the source
         # tree), even where PYTHONDONTWRITEBYTECODE is set; the first, untimed
         # round fills it, so no timed run compiles anything.
         env["PYTHONPYCACHEPREFIX"] = pycache
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
         for round_ in range(args.cold_runs + 1):
             for mode in ("verifier", "boto3") if round_ % 2 else ("boto3", "verifier"):
                 out = subprocess.run(  # noqa: S603 - our own interpreter and script
@@ -272,6 +277,31 @@ def profile(size: int, args: argparse.Namespace) -> None:
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(18)
 
 
+def import_profile() -> None:
+    """``python -X importtime -c "import verifier.handler"`` (byte code cached): what the import spends."""
+    env = child_environment()
+    command = [sys.executable, "-X", "importtime", "-c", "import verifier.handler"]
+    with tempfile.TemporaryDirectory(prefix="webhook-kit-bench-pyc-") as pycache:
+        env["PYTHONPYCACHEPREFIX"] = pycache
+        subprocess.run(command, env=env, capture_output=True, check=True, cwd=ROOT)  # noqa: S603 - fills the cache
+        lines = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=ROOT).stderr  # noqa: S603
+    rows = []
+    for line in lines.splitlines():
+        if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
+            continue
+        own, cumulative, name = line.removeprefix("import time:").split("|")
+        rows.append((int(own), int(cumulative), name.rstrip(), len(name) - len(name.lstrip())))
+    top_level = min(depth for *_, depth in rows)
+    total = next(cumulative for _, cumulative, name, _ in rows if name.strip() == "verifier.handler")
+    print(f"import verifier.handler: {total / 1e3:.1f} ms; its direct imports by cumulative time (ms):")
+    for _, cumulative, name, depth in sorted(rows, key=lambda row: -row[1]):
+        if depth == top_level + 2 and cumulative >= 5_000:
+            print(f"  {name.strip():<50} {cumulative / 1e3:>7.1f}")
+    print("largest own (self) times anywhere (ms):")
+    for own, _, name, _ in sorted(rows, key=lambda row: -row[0])[:6]:
+        print(f"  {name.strip():<50} {own / 1e3:>7.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per body size (median reported)")
@@ -283,6 +313,7 @@ def main() -> None:
     parser.add_argument("--no-requests", action="store_true", help="skip the per-request comparison")
     parser.add_argument("--profile", type=int, metavar="BYTES", help="only profile the handler at this body size")
     parser.add_argument("--schemes", type=int, metavar="BYTES", help="only the verify cost of every scheme")
+    parser.add_argument("--import-profile", action="store_true", help="only where import verifier.handler goes")
     args = parser.parse_args()
 
     if args.schemes:
@@ -292,6 +323,9 @@ def main() -> None:
         return
     if args.profile:
         profile(args.profile, args)
+        return
+    if args.import_profile:
+        import_profile()
         return
     print(f"Python {sys.version.split()[0]} on {os.cpu_count()} CPUs")
     if not args.no_requests:
