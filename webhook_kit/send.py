@@ -2,7 +2,8 @@
 
 The body is a sample from ``samples/`` (per scheme) or a file of your own.
 Placeholders in either are filled in before signing: ``{{delivery_id}}``,
-``{{timestamp}}`` (Unix seconds), ``{{iso_time}}`` and ``{{random_hex}}``.
+``{{timestamp}}`` (Unix seconds), ``"{{unix_time}}"`` (with its quotes: Unix
+seconds as a JSON number), ``{{iso_time}}`` and ``{{random_hex}}``.
 Provider headers that carry the delivery id or event type (GitHub, Shopify,
 Twilio, Standard Webhooks, Svix, a generic source's configured headers) get a
 fresh id each time unless ``delivery_id`` is given, so sending the same id
@@ -64,6 +65,8 @@ def new_delivery_id(scheme: str) -> str:
 def render(template: bytes, *, delivery_id: str, now: int) -> bytes:
     """Fill the placeholders in ``template`` (text substitution: the result is what gets signed)."""
     values = {
+        # Quotes included: the samples stay valid JSON files, and the field becomes a number.
+        '"{{unix_time}}"': str(now),
         "{{delivery_id}}": delivery_id,
         "{{timestamp}}": str(now),
         "{{iso_time}}": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
