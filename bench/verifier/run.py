@@ -18,6 +18,7 @@ Run from the repository root (``make bench`` runs it with the defaults):
     .venv/bin/python bench/verifier/run.py
     .venv/bin/python bench/verifier/run.py --repeats 21 --scale 5 --cold-runs 25   # a longer run
     .venv/bin/python bench/verifier/run.py --profile 1048576                        # where the time goes
+    .venv/bin/python bench/verifier/run.py --breakdown 1024                         # CPU by layer
     .venv/bin/python bench/verifier/run.py --import-profile                         # where the import goes
     .venv/bin/python bench/verifier/run.py --schemes 4096                           # verify cost per scheme
 
@@ -302,6 +303,70 @@ def import_profile() -> None:
         print(f"  {name.strip():<50} {own / 1e3:>7.1f}")
 
 
+def breakdown(size: int, args: argparse.Namespace) -> None:
+    """CPU per request of the handler's layers, side by side: what the extra over the minimal handler is made of."""
+    import boto3
+
+    use_environment(local_aws.environment(max_body_bytes=RAISED_LIMIT, claim_check_threshold_bytes=RAISED_LIMIT))
+    local_aws.install_http_stub(rotation=args.rotation)
+    from verifier import handler as verifier_handler
+    from verifier.core import process
+
+    event = local_aws.api_gateway_event(local_aws.stripe_body(size))
+    context = local_aws.LambdaContext()
+    sqs = boto3.client("sqs")
+    with stdout_to_devnull():
+        verifier_handler.handler(event, context)
+    state = verifier_handler.runtime()
+    sent: dict[str, Any] = {}
+
+    class NoSend:
+        """The real secrets adapter; SendMessage only recorded."""
+
+        def get_secrets(self, secret_id: str) -> list[str]:
+            return state.adapters.get_secrets(secret_id)
+
+        def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+            raise AssertionError("no claim check in the breakdown")
+
+        def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
+            sent.update(message)
+            return local_aws.MESSAGE_ID
+
+    no_send = NoSend()
+    process(event, config=state.config, adapters=no_send, now=state.clock())
+    text = local_aws.stripe_body(size).decode()
+    layers: list[tuple[str, Handler]] = [
+        ("handler (Powertools decorators + _record + core)", verifier_handler.handler),
+        (
+            "core.process with the real adapters",
+            lambda e, c: process(e, config=state.config, adapters=state.adapters, now=state.clock()),
+        ),
+        (
+            "core.process, SendMessage not made",
+            lambda e, c: process(e, config=state.config, adapters=no_send, now=state.clock()),
+        ),
+        (
+            "SendMessage with the handler's body + 7 attributes",
+            lambda e, c: sqs.send_message(QueueUrl=local_aws.QUEUE_URL, **sent),
+        ),
+        (
+            "SendMessage with the body only",
+            lambda e, c: sqs.send_message(QueueUrl=local_aws.QUEUE_URL, MessageBody=text),
+        ),
+        ("minimal handler", minimal_handler(sqs)),
+    ]
+    calls = iterations(size, args.scale)
+    samples: dict[str, list[float]] = {label: [] for label, _ in layers}
+    with stdout_to_devnull():
+        for _ in range(args.repeats):
+            for label, layer in layers:
+                samples[label].append(cpu_us_per_call(layer, event, context, calls))
+    print(f"CPU per request by layer, {size}-byte body (median of {args.repeats} repeats of {calls} calls)")
+    for label, _ in layers:
+        print(f"  {label:<52} {statistics.median(samples[label]):>8.0f} µs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per body size (median reported)")
@@ -314,6 +379,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, metavar="BYTES", help="only profile the handler at this body size")
     parser.add_argument("--schemes", type=int, metavar="BYTES", help="only the verify cost of every scheme")
     parser.add_argument("--import-profile", action="store_true", help="only where import verifier.handler goes")
+    parser.add_argument("--breakdown", type=int, metavar="BYTES", help="only the CPU of each layer at this size")
     args = parser.parse_args()
 
     if args.schemes:
@@ -326,6 +392,9 @@ def main() -> None:
         return
     if args.import_profile:
         import_profile()
+        return
+    if args.breakdown:
+        breakdown(args.breakdown, args)
         return
     print(f"Python {sys.version.split()[0]} on {os.cpu_count()} CPUs")
     if not args.no_requests:
