@@ -49,7 +49,7 @@ class WebhookKitStack(Stack):
                 self,
                 f"{label}DeadLetterQueueUrl",
                 value=queues.dead_letter_queue.queue_url,
-                description=f"Dead letters of '{name}': redrive with `webhook-kit redrive {name}`",
+                description=f"Dead letters of '{name}': redrive with `python -m webhook_kit redrive {name}`",
             )
         CfnOutput(
             self,
