@@ -83,6 +83,7 @@ class WebhookIngestion(Construct):
                 "CLAIM_CHECK_BUCKET": self.claim_check.bucket.bucket_name,
                 "CLAIM_CHECK_THRESHOLD_BYTES": str(config.claim_check_threshold_bytes),
                 "SECRETS_MAX_AGE_SECONDS": str(config.secrets_max_age_seconds),
+                "WEBHOOK_KIT_VERIFIER_TRACER": "true" if config.verifier_tracer else "false",
             },
         )
 

@@ -33,8 +33,10 @@ class LambdaFactory(Construct):
     """Builds the kit's functions with one set of defaults.
 
     Every function gets: python3.13 on arm64, the shared code asset, the pinned
-    Powertools layer, active X-Ray tracing, JSON logs into its own log group
-    with the configured retention, and a role of its own that starts with
+    Powertools layer, active X-Ray tracing, logs in its own log group with the
+    configured retention (Powertools writes JSON lines itself; the function keeps
+    Lambda's text log format so those lines, and the metrics embedded in them,
+    reach CloudWatch unchanged), and a role of its own that starts with
     nothing but permission to write to that log group (no managed policies).
     """
 
@@ -92,7 +94,6 @@ class LambdaFactory(Construct):
             timeout=Duration.seconds(timeout_seconds),
             role=role,
             log_group=log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
             layers=[self.powertools_layer],
             environment={

@@ -161,11 +161,23 @@ def clean_id(value: Any) -> str | None:
     return value
 
 
+# The last body parsed and its document: the delivery id and the event type are
+# both read from the body, and a 1 MB body should be parsed once, not twice.
+# Holding the bytes object keeps its identity unique while it is cached.
+_last_parsed: tuple[bytes, Any] | None = None
+
+
 def _json_body(body: bytes) -> Any:
+    global _last_parsed
+    cached = _last_parsed
+    if cached is not None and cached[0] is body:
+        return cached[1]
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except (ValueError, RecursionError):
-        return None
+        document = None
+    _last_parsed = (body, document)
+    return document
 
 
 def _field(document: Any, path: str) -> Any:

@@ -60,7 +60,11 @@ class AwsAdapters:
     def get_secrets(self, secret_id: str) -> list[str]:
         try:
             if self._secrets is None:
-                self._secrets = parameters.SecretsProvider()
+                import boto3
+
+                # A client of boto3's default session: a provider's own session
+                # would load botocore's endpoint data a second time (~40 ms cold).
+                self._secrets = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
             raw = self._secrets.get(secret_id, max_age=self._max_age)
         except (parameters.GetParameterError, BotoCoreError, ClientError) as error:
             raise DependencyError(f"secret fetch failed: {type(error).__name__}") from error

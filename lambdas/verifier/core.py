@@ -225,11 +225,14 @@ def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapt
         headers={k: v for k, v in headers.items() if k not in hidden},
         body=body,
     )
-    kwargs = to_send_message_kwargs(message)
     # The encoded message counts too: base64 and the headers attribute can push a
     # body under the threshold over the SQS limit. Without a bucket, SQS decides.
+    # A body over the threshold is claim-checked without encoding it first.
     threshold = config.claim_check_threshold_bytes
-    claim_checked = bool(config.claim_check_bucket) and (len(body) > threshold or _message_size(kwargs) > threshold)
+    claim_checked = bool(config.claim_check_bucket) and len(body) > threshold
+    kwargs = {} if claim_checked else to_send_message_kwargs(message)
+    if not claim_checked and config.claim_check_bucket and _message_size(kwargs) > threshold:
+        claim_checked = True
     if claim_checked:
         pointer = ClaimCheck(
             bucket=config.claim_check_bucket,

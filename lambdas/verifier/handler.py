@@ -13,12 +13,13 @@ start (lazily, so tests can set the environment first, or ``install`` fakes).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -29,7 +30,13 @@ from verifier.core import Outcome, process
 SERVICE = "webhook-verifier"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="WebhookKit", service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# Powertools' Tracer (X-Ray SDK subsegments for the Secrets Manager, S3 and SQS
+# calls) is opt-in here: importing the X-Ray SDK builds its sampling clients and
+# costs ~170 ms of cold start (bench/verifier), and the verifier answers
+# providers with tight timeouts. Lambda's active tracing still records every
+# invocation; set WEBHOOK_KIT_VERIFIER_TRACER=true (config: verifier_tracer) for
+# the subsegments.
+TRACER_ENABLED = os.environ.get("WEBHOOK_KIT_VERIFIER_TRACER", "false").lower() == "true"
 
 # Metric names: what dashboards and alarms read.
 METRIC_ACCEPTED = "Accepted"
@@ -106,11 +113,21 @@ def _record(outcome: Outcome) -> None:
         logger.error("webhook not stored; provider asked to retry", extra=fields)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = runtime()
     outcome = process(event, config=state.config, adapters=state.adapters, now=state.clock())
     _record(outcome)
     return outcome.response()
+
+
+if TRACER_ENABLED:
+    from aws_lambda_powertools import Tracer
+
+    tracer = Tracer(service=SERVICE, patch_modules=["botocore"])
+    _handle = tracer.capture_lambda_handler(capture_response=False)(_handle)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _handle(event, context)

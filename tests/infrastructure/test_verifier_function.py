@@ -29,6 +29,7 @@ def test_verifier_knows_every_source_its_queue_and_secret(default_stack: Synthes
     assert env["MAX_BODY_BYTES"] == str(default_stack.config.max_body_bytes)
     assert env["CLAIM_CHECK_THRESHOLD_BYTES"] == str(default_stack.config.claim_check_threshold_bytes)
     assert "ClaimCheckBucket" in env["CLAIM_CHECK_BUCKET"]["Ref"]
+    assert env["WEBHOOK_KIT_VERIFIER_TRACER"] == "false"  # opt-in: see docs/performance.md
 
 
 def test_verifier_may_only_send_to_queues_put_claim_checks_and_read_secrets(default_stack: Synthesized) -> None:

@@ -58,3 +58,25 @@ def test_secret_string_formats(secret_string: str, expected: list[str]) -> None:
 def test_malformed_secret_strings_are_refused(secret_string: object) -> None:
     with pytest.raises(SecretFormatError):
         parse_secret(secret_string)
+
+
+def test_tracer_is_opt_in_and_the_x_ray_sdk_stays_unloaded_without_it() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    probe = (
+        "import sys, verifier.handler as h; "
+        "print(h.TRACER_ENABLED, hasattr(h, 'tracer'), 'aws_xray_sdk.core' in sys.modules)"
+    )
+    outputs = {}
+    for flag in ("false", "true"):
+        env = {**os.environ, "WEBHOOK_KIT_VERIFIER_TRACER": flag, "PYTHONPATH": str(root / "lambdas")}
+        result = subprocess.run(  # noqa: S603 - our interpreter, our module
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=120
+        )
+        outputs[flag] = result.stdout.split()
+    assert outputs["false"] == ["False", "False", "False"]
+    assert outputs["true"] == ["True", "True", "True"]
