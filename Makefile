@@ -25,11 +25,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# checkov pins its own boto3, so it lives in a virtualenv of its own.
+CHECKOV_VERSION := 3.3.30
+.venv-checkov/.installed: Makefile
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed ## Create the virtualenv and install Python and npm packages
+install: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed ## Create the virtualenv and install Python and npm packages
 
 local: install ## Run the whole pattern on this machine (no AWS account, no Docker)
 	$(BIN)/python -m webhook_kit local $(ARGS)

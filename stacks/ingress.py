@@ -15,6 +15,8 @@ from aws_cdk import aws_wafv2 as wafv2
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from stacks.checkov import LOG_GROUP_SKIPS, skip_checks
+
 WEBHOOK_PATH_PREFIX = "webhooks"
 
 
@@ -50,6 +52,7 @@ class WebhookApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
+        skip_checks(self.access_logs, LOG_GROUP_SKIPS)
         self.api = apigw.RestApi(
             self,
             "Api",
@@ -90,6 +93,13 @@ class WebhookApi(Construct):
         for name in source_names:
             method = webhooks.add_resource(name).add_method("POST", integration)
             self.methods[name] = method
+            skip_checks(
+                method,
+                {
+                    "CKV_AWS_59": "Providers cannot present AWS credentials; each webhook is authenticated by its "
+                    "signature in the verifier, behind the WAF."
+                },
+            )
             NagSuppressions.add_resource_suppressions(
                 method,
                 [
@@ -112,6 +122,13 @@ class WebhookApi(Construct):
                     "reason": "The body must reach the verifier byte-exact; it validates the request itself.",
                 },
             ],
+        )
+        skip_checks(
+            self.api.deployment_stage,
+            {
+                "CKV_AWS_120": "Each webhook POST must reach the verifier; a cached answer would acknowledge "
+                "webhooks that were never stored."
+            },
         )
         NagSuppressions.add_resource_suppressions(
             self.api.deployment_stage,
@@ -179,6 +196,13 @@ class WebhookFirewall(Construct):
                 }
             ),
             rules=rules,
+        )
+        skip_checks(
+            self.web_acl,
+            {
+                "CKV_AWS_192": "No Java runs in the request path, and the known-bad-inputs group inspects bodies: it "
+                "could block genuine signed webhooks whose content happens to match, losing them after retries."
+            },
         )
         self.association = wafv2.CfnWebACLAssociation(
             self, "Association", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn

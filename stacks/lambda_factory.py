@@ -11,6 +11,8 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from stacks.checkov import FUNCTION_SKIPS, LOG_GROUP_SKIPS, skip_checks
+
 # The Lambda asset: runtime code only (no tests, no caches).
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 _ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
@@ -75,6 +77,7 @@ class LambdaFactory(Construct):
             retention=self._retention,
             removal_policy=self._removal_policy,
         )
+        skip_checks(log_group, LOG_GROUP_SKIPS)
         role = iam.Role(
             scope,
             f"{construct_id}Role",
@@ -103,6 +106,7 @@ class LambdaFactory(Construct):
                 **environment,
             },
         )
+        skip_checks(function, FUNCTION_SKIPS)
         NagSuppressions.add_resource_suppressions(
             function,
             [

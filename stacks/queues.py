@@ -7,8 +7,14 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from stacks.checkov import skip_checks
+
 # The longest SQS keeps a message: dead letters wait 14 days for an operator.
 DLQ_RETENTION = Duration.days(14)
+_SSE_SQS = {
+    "CKV_AWS_27": "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled); checkov only recognises a KMS key, "
+    "which would add per-request KMS cost and key-policy grants for every producer and consumer."
+}
 
 
 class SourceQueues(Construct):
@@ -36,6 +42,7 @@ class SourceQueues(Construct):
             retention_period=DLQ_RETENTION,
             removal_policy=removal_policy,
         )
+        skip_checks(self.dead_letter_queue, _SSE_SQS)
         NagSuppressions.add_resource_suppressions(
             self.dead_letter_queue,
             [{"id": "AwsSolutions-SQS3", "reason": "This is the dead-letter queue; operators redrive it."}],
@@ -55,3 +62,4 @@ class SourceQueues(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
             removal_policy=removal_policy,
         )
+        skip_checks(self.queue, _SSE_SQS)

@@ -7,6 +7,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from stacks.checkov import skip_checks
+
 
 class SourceSecret(Construct):
     """A source's active signing secrets: an existing secret, or one created here.
@@ -44,6 +46,13 @@ class SourceSecret(Construct):
                 password_length=48,
             ),
             removal_policy=removal_policy,
+        )
+        skip_checks(
+            secret,
+            {
+                "CKV_AWS_149": "Encrypted with the AWS-managed Secrets Manager key, readable only by the verifier's "
+                "role; a customer key adds cost without narrowing who can read it."
+            },
         )
         NagSuppressions.add_resource_suppressions(
             secret,
