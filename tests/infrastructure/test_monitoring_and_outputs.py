@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.infrastructure.conftest import Synthesized
+from tests.infrastructure.conftest import ROOT, Synthesized
 
 
 def _alarms(synth: Synthesized) -> list[dict[str, Any]]:
@@ -123,3 +123,16 @@ def test_outputs_name_urls_secrets_queues_table_and_dashboard(default_stack: Syn
     assert "/webhooks/stripe" in url and "execute-api" in url
     for name in ("IdempotencyTableName", "ClaimCheckBucketName", "AlarmTopicArn", "DashboardName"):
         assert name in outputs
+
+
+def test_every_alarm_has_a_runbook_entry(default_stack: Synthesized) -> None:
+    runbook = (ROOT / "docs" / "reliability.md").read_text()
+    headings = [line for line in runbook.splitlines() if line.startswith("### ")]
+    alarm_keys = default_stack.stack.ingestion.monitoring.alarms.keys()
+    assert len(alarm_keys) == 5 * len(default_stack.config.sources) + 4
+    for key in alarm_keys:
+        generic = key
+        for source in default_stack.config.sources:
+            if key.startswith(f"{source.name}-"):
+                generic = "<source>" + key[len(source.name) :]
+        assert any(f"`{generic}`" in heading for heading in headings), f"no runbook entry for alarm {generic}"
