@@ -38,7 +38,7 @@ node_modules/.installed: package.json
 
 install: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed ## Create the virtualenv and install Python and npm packages
 
-local: install ## Run the whole pattern on this machine (no AWS account, no Docker)
+local: $(VENV)/.installed ## Run the whole pattern on this machine (no AWS account, no Docker)
 	$(BIN)/python -m webhook_kit local $(ARGS)
 
 lint: install ## Ruff lint and format check
@@ -62,16 +62,16 @@ test-fast: install ## Unit tests only
 bench: install ## Run the benchmarks in bench/ (ratios measured side by side)
 	@for script in bench/*/run.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-synth: install ## Synthesize the CloudFormation templates into cdk.out (offline)
+synth: $(VENV)/.installed node_modules/.installed ## Synthesize the CloudFormation templates into cdk.out (offline)
 	$(CDK) synth --quiet
 
 nag: synth ## cdk-nag AwsSolutions report (synth fails on any unsuppressed finding)
 	@ls cdk.out/AwsSolutions-*-NagReport.csv && ! grep -h ',Non-Compliant,' cdk.out/AwsSolutions-*-NagReport.csv
 
-deploy: install ## Deploy to the AWS account of your current credentials
+deploy: $(VENV)/.installed node_modules/.installed ## Deploy to the AWS account of your current credentials
 	$(CDK) deploy
 
-destroy: install ## Delete the deployed stack (retained data stays; see README)
+destroy: $(VENV)/.installed node_modules/.installed ## Delete the deployed stack (retained data stays; see README)
 	$(CDK) destroy
 
 clean: ## Remove build output (not the virtualenv)
