@@ -128,6 +128,13 @@ class PipelineEvent:
 
 
 Reporter = Callable[[PipelineEvent], None]
+# Fault-injection seams (the soak, webhook_kit/soak.py); both default to None, which changes nothing.
+# Wraps the verifier's AWS adapters (verifier.adapters.Adapters) when its cold-start state is built.
+VerifierAdaptersWrapper = Callable[[Any], Any]
+# Called instead of processor.handler.handler(event, context), inside the invocation (lock held,
+# the source's environment set); it is given that call and decides what the invocation does.
+ProcessorCall = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+ProcessorHook = Callable[["LocalSource", dict[str, Any], "FakeLambdaContext", ProcessorCall], Mapping[str, Any]]
 
 
 @dataclass
@@ -161,7 +168,7 @@ class LocalSource:
 class FakeLambdaContext:
     """The parts of Lambda's context object that Powertools reads."""
 
-    def __init__(self, function_name: str, timeout_seconds: int, memory_mb: int = 256) -> None:
+    def __init__(self, function_name: str, timeout_seconds: float, memory_mb: int = 256) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
@@ -372,7 +379,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 class LocalPipeline:
-    """Build the configuration's resources on a local moto server and serve webhooks into them."""
+    """Build the configuration's resources on a local moto server and serve webhooks into them.
+
+    ``verifier_adapters`` and ``processor_hook`` are for fault injection (the soak): the first wraps
+    the verifier's AWS adapters (to make SendMessage fail), the second runs each processor invocation
+    (to make it die part-way through a batch, or give it a shorter context). Neither is set by
+    ``python -m webhook_kit local``.
+    """
 
     def __init__(
         self,
@@ -384,6 +397,8 @@ class LocalPipeline:
         visibility_scale: float = DEFAULT_VISIBILITY_SCALE,
         wait_seconds: int = 1,
         reporter: Reporter | None = None,
+        verifier_adapters: VerifierAdaptersWrapper | None = None,
+        processor_hook: ProcessorHook | None = None,
     ) -> None:
         if visibility_scale <= 0:
             raise LocalPipelineError("the visibility scale must be above 0")
@@ -406,6 +421,8 @@ class LocalPipeline:
         self._verifier_runtime: Any = None
         self._verifier_env: dict[str, str] = {}
         self._processor_env: dict[str, dict[str, str]] = {}
+        self._wrap_verifier_adapters = verifier_adapters
+        self._processor_hook = processor_hook
 
     # ---- lifecycle
 
@@ -677,6 +694,11 @@ class LocalPipeline:
             # calls, without leaving it behind for anyone else in this process.
             if self._verifier_runtime is None:
                 verifier_handler.reset()
+                if self._wrap_verifier_adapters is not None:
+                    cold = verifier_handler.runtime()
+                    verifier_handler.install(
+                        config=cold.config, adapters=self._wrap_verifier_adapters(cold.adapters), clock=cold.clock
+                    )
             else:
                 state = self._verifier_runtime
                 verifier_handler.install(config=state.config, adapters=state.adapters, clock=state.clock)
@@ -745,7 +767,11 @@ class LocalPipeline:
             _record_outcomes.sink = outcomes
             try:
                 context = FakeLambdaContext(f"webhook-kit-processor-{source.name}", source.timeout_seconds)
-                response: dict[str, Any] = dict(processor_handler.handler({"Records": records}, context))
+                event = {"Records": records}
+                if self._processor_hook is None:
+                    response: dict[str, Any] = dict(processor_handler.handler(event, context))
+                else:
+                    response = dict(self._processor_hook(source, event, context, processor_handler.handler))
             finally:
                 _record_outcomes.sink = None
                 processor_handler.reset_runtime()
