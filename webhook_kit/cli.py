@@ -7,8 +7,11 @@ sources.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
+import sys
 import threading
 import warnings
 from datetime import datetime
@@ -386,6 +389,110 @@ def _run_with_progress(run: Any, total: int, **kwargs: Any) -> Any:
                 bar.console.print(f"[red]failed[/] {escape(str(event.delivery_id))}: {escape(event.detail)}")
 
         return run(progress=report, **kwargs)
+
+
+# --------------------------------------------------------------------------- soak
+
+
+@app.command()
+def soak(
+    deliveries: Annotated[
+        int, typer.Option(help="Webhook deliveries to send (redeliveries and forged ones included).")
+    ] = 2000,
+    senders: Annotated[int, typer.Option(help="Concurrent senders (threads).")] = 32,
+    redelivery_share: Annotated[
+        float, typer.Option(help="Share of deliveries that repeat an earlier webhook (same id and body, re-signed).")
+    ] = 0.30,
+    send_failure_rate: Annotated[
+        float, typer.Option(help="Share of the verifier's SendMessage calls that fail (it answers 503; senders retry).")
+    ] = 0.05,
+    transient_share: Annotated[
+        float, typer.Option(help="Share of webhooks whose handler raises on its first run (retried by SQS).")
+    ] = 0.10,
+    crash_rate: Annotated[
+        float, typer.Option(help="Share of processor invocations (2+ records) in which the Lambda dies part-way.")
+    ] = 0.10,
+    permanent: Annotated[
+        int, typer.Option(help="Webhooks whose handler raises PermanentError (they stay in the DLQ).")
+    ] = 5,
+    exhausting: Annotated[
+        int, typer.Option(help="Webhooks that fail until fixed: SQS dead-letters them, the soak redrives them.")
+    ] = 3,
+    forged_share: Annotated[float, typer.Option(help="Share of deliveries with a wrong signature (401).")] = 0.01,
+    lambda_seconds: Annotated[
+        float,
+        typer.Option(help="Remaining time of the processors' stand-in context: the in-progress window a death leaves."),
+    ] = 2.5,
+    visibility_scale: Annotated[
+        float, typer.Option(help="Multiply each queue's visibility timeout by this (at least 1 s).")
+    ] = 0.01,
+    drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for the queues to drain.")] = 240.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the fault schedule (printed when not given).")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON to this file.", dir_okay=False)
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    overrides: SetOption = None,
+) -> None:
+    """Soak the local pipeline with concurrent deliveries and injected faults, then check every effect.
+
+    Runs a pipeline of its own on free ports, with a ledger handler in place of yours (see docs/soak.md).
+    Exits 1 when an accepted webhook took effect zero or several times, or an injected fault never happened.
+    """
+    import json
+
+    from webhook_kit.soak import SoakOptions, run_soak, summary_table
+
+    cfg = read_config(config, overrides)
+    try:
+        options = SoakOptions(
+            deliveries=deliveries,
+            senders=senders,
+            redelivery_share=redelivery_share,
+            send_failure_rate=send_failure_rate,
+            transient_share=transient_share,
+            crash_rate=crash_rate,
+            permanent=permanent,
+            exhausting=exhausting,
+            forged_share=forged_share,
+            lambda_seconds=lambda_seconds,
+            drain_timeout=drain_timeout,
+            seed=seed,
+        )
+    except ValueError as error:
+        raise fail(str(error)) from None
+    _quiet_lambdas()
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    progress = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    try:
+        # Powertools prints the functions' EMF metric lines on stdout; thousands of them would bury the summary.
+        with contextlib.redirect_stdout(_Discard()):
+            report = run_soak(
+                cfg, options, visibility_scale=visibility_scale, phase=lambda message: progress.print(escape(message))
+            )
+    except local_pipeline.LocalPipelineError as error:
+        raise fail(str(error)) from None
+    console.print(summary_table(report))
+    problems = report.problems()
+    if json_out is not None:
+        json_out.write_text(json.dumps({**report.as_dict(), "problems": problems}, indent=2) + "\n")
+    for problem in problems:
+        errors.print(f"[bold red]problem:[/] {escape(problem)}")
+    if problems:
+        raise typer.Exit(1)
+    console.print("[green]every accepted webhook took effect exactly once[/]")
+
+
+class _Discard(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _quiet_lambdas() -> None:
+    # Before the Lambda modules are imported: Powertools reads its log level at import.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    warnings.filterwarnings("ignore", message="Dimension .* has already been added")
 
 
 def main() -> None:
