@@ -1,0 +1,249 @@
+"""Builders for the security tests (no tests here): one verifier source per scheme, signed
+API Gateway events, an in-memory fake of the verifier's AWS seam, and a way to run the
+real handler (Powertools logger, metrics and tracer included) against them."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.schemes import SCHEMES, get_scheme, twilio_json_query
+from verifier import handler as verifier_handler
+from verifier.adapters import DependencyError, parse_secret
+from verifier.config import SourceConfig, VerifierConfig
+
+NOW = 1_700_000_000
+TOLERANCE = 300
+MAX_BODY = 4096
+THRESHOLD = 2048
+BUCKET = "claim-checks"
+PUBLIC_URL = "https://hooks.example.com/webhooks/{}"
+
+# One source per scheme, named after it.
+OPTIONS: dict[str, dict[str, Any]] = {name: {} for name in SCHEMES}
+OPTIONS["twilio"] = {"public_url": PUBLIC_URL.format("twilio")}
+OPTIONS["square"] = {"public_url": PUBLIC_URL.format("square")}
+OPTIONS["generic-hmac"] = {
+    "signature_header": "X-Signature",
+    "prefix": "sha256=",
+    "timestamp_header": "X-Timestamp",
+    "signed_template": "{timestamp}.{body}",
+    "delivery_id_header": "X-Id",
+}
+ALL_SCHEMES = sorted(SCHEMES)
+TIMESTAMPED = ("generic-hmac", "paddle", "slack", "standard-webhooks", "stripe", "svix")
+
+
+def secret_for(scheme: str, tag: str = "fuzz") -> str:
+    if scheme in ("standard-webhooks", "svix"):
+        return "whsec_" + base64.b64encode(f"{tag}-{scheme}-key".encode()).decode()
+    return f"{tag}-{scheme}-secret"
+
+
+SECRETS = {name: secret_for(name) for name in SCHEMES}
+
+
+def secret_arn(source: str) -> str:
+    return f"arn:aws:secretsmanager:us-east-1:123456789012:secret:webhooks/{source}"
+
+
+def queue_url(source: str) -> str:
+    return f"https://sqs.us-east-1.amazonaws.com/123456789012/webhooks-{source}"
+
+
+def verifier_config() -> VerifierConfig:
+    return VerifierConfig(
+        sources={
+            name: SourceConfig(
+                name=name,
+                scheme=name,
+                queue_url=queue_url(name),
+                secret_arn=secret_arn(name),
+                tolerance_seconds=TOLERANCE,
+                options=OPTIONS[name],
+            )
+            for name in SCHEMES
+        },
+        max_body_bytes=MAX_BODY,
+        claim_check_bucket=BUCKET,
+        claim_check_threshold_bytes=THRESHOLD,
+    )
+
+
+@dataclass
+class FakeAws:
+    """In-memory Secrets Manager, S3 and SQS; failures raise the adapters' DependencyError."""
+
+    secret_strings: dict[str, str] = field(default_factory=dict)
+    objects: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail_secrets: bool = False
+    fail_put: bool = False
+    fail_send: bool = False
+
+    @classmethod
+    def with_secrets(cls, secrets: Mapping[str, str]) -> FakeAws:
+        fake = cls()
+        for source, secret in secrets.items():
+            fake.secret_strings[secret_arn(source)] = json.dumps({"secrets": [secret]})
+        return fake
+
+    def clear(self) -> None:
+        self.objects.clear()
+        self.sent.clear()
+        self.fail_secrets = self.fail_put = self.fail_send = False
+
+    def get_secrets(self, secret_id: str) -> list[str]:
+        if self.fail_secrets or secret_id not in self.secret_strings:
+            raise DependencyError("secret unavailable")
+        return parse_secret(self.secret_strings[secret_id])
+
+    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        if self.fail_put:
+            raise DependencyError("PutObject failed")
+        self.objects[(bucket, key)] = (body, content_type)
+
+    def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
+        if self.fail_send:
+            raise DependencyError("SendMessage failed")
+        self.sent.append((queue_url, message))
+        return f"msg-{len(self.sent)}"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "webhook-verifier"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:webhook-verifier"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+
+class _Sink(io.TextIOBase):
+    """A stream that keeps what was written (bounded, so long fuzz runs do not grow memory)."""
+
+    def __init__(self, keep: bool) -> None:
+        self.keep = keep
+        self.parts: list[str] = []
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        if self.keep:
+            self.parts.append(text)
+        return len(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+
+@contextlib.contextmanager
+def verifier_runtime(fake: FakeAws, *, keep_logs: bool = False) -> Iterator[_Sink]:
+    """The real verifier handler wired to ``fake``; its log stream and stdout (metrics) go to the yielded sink."""
+    saved = os.environ.get("POWERTOOLS_TRACE_DISABLED")
+    os.environ["POWERTOOLS_TRACE_DISABLED"] = "1"
+    sink = _Sink(keep_logs)
+    previous = verifier_handler.logger.registered_handler.setStream(sink)
+    verifier_handler.install(adapters=fake, config=verifier_config(), clock=lambda: float(NOW))
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield sink
+    finally:
+        verifier_handler.reset()
+        verifier_handler.logger.registered_handler.setStream(previous)
+        if saved is None:
+            os.environ.pop("POWERTOOLS_TRACE_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_TRACE_DISABLED"] = saved
+
+
+def call(event: Any) -> dict[str, Any]:
+    return verifier_handler.handler(event, LambdaContext())
+
+
+def sign(
+    scheme: str, body: bytes, *, secret: str | None = None, timestamp: int = NOW
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(headers, query) a provider of ``scheme`` sends with ``body``; Twilio is signed in JSON mode."""
+    extra: dict[str, Any] = {}
+    query: dict[str, list[str]] = {}
+    if scheme == "twilio":
+        pairs = twilio_json_query(body)
+        extra = {"query": pairs, "json": True}
+        query = {k: [v] for k, v in pairs}
+    headers = get_scheme(scheme).sign(
+        body, secret if secret is not None else SECRETS[scheme], timestamp=timestamp, options=OPTIONS[scheme], **extra
+    )
+    return headers, query
+
+
+def event(
+    source: str,
+    body: bytes | None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    query: Mapping[str, list[str]] | None = None,
+    base64_body: bool = True,
+) -> dict[str, Any]:
+    """A REST API proxy event for ``POST /webhooks/{source}`` as API Gateway builds it (binary media type */*)."""
+    all_headers = {
+        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "Content-Type": "application/json",
+        "User-Agent": "fuzz/1.0",
+        "X-Forwarded-Proto": "https",
+        **(headers or {}),
+    }
+    if body is None:
+        raw: str | None = None
+    elif base64_body:
+        raw = base64.b64encode(body).decode("ascii")
+    else:
+        raw = body.decode("utf-8")
+    return {
+        "resource": "/webhooks/{source}",
+        "path": f"/webhooks/{source}",
+        "httpMethod": "POST",
+        "headers": dict(all_headers),
+        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
+        "multiValueQueryStringParameters": dict(query) if query else None,
+        "pathParameters": {"source": source},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/webhooks/{source}",
+            "httpMethod": "POST",
+            "path": f"/prod/webhooks/{source}",
+            "stage": "prod",
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": {"sourceIp": "192.0.2.10", "userAgent": "fuzz/1.0"},
+        },
+        "body": raw,
+        "isBase64Encoded": base64_body and body is not None,
+    }
+
+
+def signed_event(scheme: str, body: bytes, *, base64_body: bool = True, secret: str | None = None) -> dict[str, Any]:
+    headers, query = sign(scheme, body, secret=secret)
+    return event(scheme, body, headers, query=query, base64_body=base64_body)
+
+
+def set_header(evt: dict[str, Any], name: str, value: Any) -> None:
+    """Replace header ``name`` (any spelling) in both header maps."""
+    for key in ("headers", "multiValueHeaders"):
+        container = evt.get(key)
+        if isinstance(container, dict):
+            for existing in [k for k in container if str(k).lower() == name.lower()]:
+                del container[existing]
+    evt["headers"][name] = value
+    evt["multiValueHeaders"][name] = [value]
+
+
+def drop_header(evt: dict[str, Any], name: str) -> None:
+    for key in ("headers", "multiValueHeaders"):
+        for existing in [k for k in evt[key] if str(k).lower() == name.lower()]:
+            del evt[key][existing]
