@@ -1,0 +1,61 @@
+"""Load on the local pipeline's verifier path, as ratios to a trivial 202 server measured in the same run.
+
+Concurrent senders (threads, one requests.Session each) post signed webhooks
+to three targets in turn, with the same requests: a trivial server answering
+202 with the local front's HTTP write pattern, the same with TCP_NODELAY, and
+the local pipeline (WAF/API Gateway stand-ins, the real verifier, SendMessage
+to moto). It prints req/s and p50/p99 latency of accepted requests and the
+ratios; what is measured and why is in webhook_kit/load.py.
+
+Run from the repository root (``make bench`` runs it with the defaults):
+
+    .venv/bin/python bench/load/run.py
+    .venv/bin/python bench/load/run.py --senders 16 --duration 5 --rounds 5     # a longer run
+    .venv/bin/python bench/load/run.py --requests 500 --config tests/soak/webhook-kit.soak.toml  # every scheme
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "webhook-kit.toml")
+    parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per target and round")
+    parser.add_argument("--requests", type=int, default=None, help="requests per target and round instead")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    warnings.filterwarnings("ignore", message="Dimension .* has already been added")
+    from rich.console import Console
+
+    from stacks.config import load_config
+    from webhook_kit.load import LoadOptions, results_table, run_load
+
+    console = Console(file=sys.stdout, highlight=False)
+    options = LoadOptions(senders=args.senders, duration=args.duration, requests=args.requests, rounds=args.rounds)
+    # The verifier's EMF metric lines (Powertools prints them) would bury the table.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        result = run_load(load_config(args.config), options, phase=console.print)
+    console.print(results_table(result))
+    for problem in result.problems():
+        console.print(f"problem: {problem}")
+    return 1 if result.problems() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
