@@ -16,6 +16,7 @@ import pytest
 from shared.event import PermanentError, WebhookEvent
 from shared.router import router
 from stacks.config import load_config
+from webhook_kit import local as local_module
 from webhook_kit.local import LocalPipeline
 
 CONFIG_PATH = Path(__file__).with_name("webhook-kit.security.toml")
@@ -42,7 +43,14 @@ def pipeline() -> Iterator[LocalPipeline]:
     if not any((route.source, route.event_type) == (SOURCE_PATTERN, "*") for route in router.routes):
         router.on(SOURCE_PATTERN, "*")(_handle)
     local = LocalPipeline(load_config(CONFIG_PATH), port=0, aws_port=0, visibility_scale=0.05, wait_seconds=1)
-    local.start()
+    # moto keeps its state per process, so the e2e_local pipeline of the same xdist worker
+    # shares it: give this pipeline's table and bucket their own names (queues and secrets
+    # are named after the sources, which differ). They are read while start() builds
+    # the resources and the functions' environments.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_module, "TABLE_NAME", "webhook-kit-security-idempotency")
+        patch.setattr(local_module, "BUCKET_NAME", "webhook-kit-security-claim-check")
+        local.start()
     try:
         yield local
     finally:

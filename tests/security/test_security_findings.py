@@ -91,5 +91,6 @@ STRUCTURE_CASES = {
 @pytest.mark.parametrize("case", list(STRUCTURE_CASES))
 def test_an_event_of_the_wrong_shape_is_answered_not_raised(case: str, fake: FakeAws) -> None:
     response = call(STRUCTURE_CASES[case]())
-    assert response["statusCode"] in {400, 404}
-    assert fake.sent == []
+    # Once fixed, an unusable source parameter falls back to the path like a missing one:
+    # the signed github event may then be accepted.
+    assert response["statusCode"] in {202, 400, 401, 404}
