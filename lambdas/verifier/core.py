@@ -71,7 +71,7 @@ def source_name(event: Mapping[str, Any]) -> str | None:
     """The ``{source}`` path parameter, else the last segment of the path."""
     params = event.get("pathParameters") or {}
     name = params.get("source") if isinstance(params, dict) else None
-    if not name:
+    if not isinstance(name, str) or not name:
         path = event.get("path") or ""
         name = path.rstrip("/").rsplit("/", 1)[-1] if isinstance(path, str) else None
     return name or None
@@ -98,7 +98,7 @@ def merged_headers(event: Mapping[str, Any]) -> dict[str, str]:
 def query_pairs(event: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     multi = event.get("multiValueQueryStringParameters")
     if isinstance(multi, dict) and multi:
-        return tuple((str(k), str(v)) for k, values in multi.items() for v in (values or []))
+        return tuple((str(k), str(v)) for k, values in multi.items() if isinstance(values, list) for v in values)
     single = event.get("queryStringParameters")
     if isinstance(single, dict):
         return tuple((str(k), str(v)) for k, v in single.items())
@@ -170,8 +170,21 @@ def claim_check_key(source: str, delivery_id: str) -> str:
     return f"{source}/{hashlib.sha256(delivery_id.encode()).hexdigest()}"
 
 
+def _utf8_encodable(headers: Mapping[str, str], query: tuple[tuple[str, str], ...]) -> bool:
+    """False when a header or query string holds a lone surrogate (a JSON ``\\ud800`` escape)."""
+    try:
+        for name, value in (*headers.items(), *query):
+            name.encode("utf-8")
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapters, now: float) -> Outcome:
     """Answer one webhook request. Never raises for anything the sender controls."""
+    if not isinstance(event, Mapping):
+        return _rejected(400, "unparseable", "Bad Request")
     name = source_name(event)
     source: SourceConfig | None = config.sources.get(name) if name else None
     if source is None:
@@ -184,7 +197,10 @@ def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapt
         return _rejected(400, "unparseable", "Bad Request", source.name)
 
     headers = merged_headers(event)
-    request = Request(headers=headers, body=body, url=request_url(event, headers), query=query_pairs(event))
+    query = query_pairs(event)
+    if not _utf8_encodable(headers, query):
+        return _rejected(400, "unparseable", "Bad Request", source.name)
+    request = Request(headers=headers, body=body, url=request_url(event, headers), query=query)
     scheme = get_scheme(source.scheme)
 
     try:
