@@ -1,11 +1,11 @@
 """Load on the local pipeline's verifier path, as ratios to a trivial 202 server measured in the same run.
 
 Concurrent senders (threads, one requests.Session each) post signed webhooks
-to three targets in turn, with the same requests: a trivial server answering
-202 with the local front's HTTP write pattern, the same with TCP_NODELAY, and
-the local pipeline (WAF/API Gateway stand-ins, the real verifier, SendMessage
-to moto). It prints req/s and p50/p99 latency of accepted requests and the
-ratios; what is measured and why is in webhook_kit/load.py.
+to two targets in turn, with the same requests: a trivial server answering 202
+with the local front's HTTP write pattern, and the local pipeline (WAF/API
+Gateway stand-ins, the real verifier, SendMessage to moto). It prints req/s
+and p50/p99 latency of accepted requests and the ratios; what is measured and
+why is in webhook_kit/load.py.
 
 Run from the repository root (``make bench`` runs it with the defaults):
 
