@@ -298,14 +298,20 @@ class StandardWebhooks:
 
 
 @dataclass(frozen=True)
-class Stripe:
-    """Stripe: ``Stripe-Signature: t=<ts>,v1=<hex>[,v1=<hex>...]``, HMAC-SHA256 of ``{t}.{body}``.
-
-    The ``whsec_...`` secret is the HMAC key as UTF-8 text (not base64-decoded).
-    Exactly one ``t`` is required; ``v0`` (test-mode legacy) entries are ignored.
+class _TimestampAndHexSignatures:
+    """One header of ``key=value`` items: exactly one timestamp and one or more
+    hex HMAC-SHA256 signatures of ``{timestamp}{joiner}{body}``, keyed by the
+    secret as UTF-8 text. Several signatures appear while a secret is rotated.
     """
 
-    name: str = "stripe"
+    name: str
+    header: str
+    separator: str
+    timestamp_key: str
+    signature_key: str
+    joiner: bytes
+    id_field: str
+    type_field: str
     timestamped: bool = True
 
     def verify(
@@ -317,21 +323,21 @@ class Stripe:
         tolerance_seconds: int,
         options: Mapping[str, Any],
     ) -> bool:
-        header = request.header("stripe-signature")
+        header = request.header(self.header)
         if not header:
             return False
         timestamps, provided = [], []
-        for item in header.split(","):
+        for item in header.split(self.separator):
             key, sep, value = item.partition("=")
             if not sep:
                 return False
-            if key == "t":
+            if key == self.timestamp_key:
                 timestamps.append(value)
-            elif key == "v1":
+            elif key == self.signature_key:
                 provided.append(value)
         if len(timestamps) != 1 or not provided or not timestamp_in_window(timestamps[0], now, tolerance_seconds):
             return False
-        message = timestamps[0].encode() + b"." + request.body
+        message = timestamps[0].encode() + self.joiner + request.body
         result = False
         for secret in _active(secrets):
             result |= _any_equal(_hmac(secret.encode(), message).hex(), provided)
@@ -340,17 +346,32 @@ class Stripe:
     def sign(
         self, body: bytes, secret: str, *, timestamp: int, options: Mapping[str, Any], **extra: Any
     ) -> dict[str, str]:
-        digest = _hmac(secret.encode(), f"{timestamp}.".encode() + body).hex()
-        return {"stripe-signature": f"t={timestamp},v1={digest}"}
+        digest = _hmac(secret.encode(), str(timestamp).encode() + self.joiner + body).hex()
+        return {self.header: f"{self.timestamp_key}={timestamp}{self.separator}{self.signature_key}={digest}"}
 
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
-        return _body_field(request, "id")
+        return _body_field(request, self.id_field)
 
     def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None:
-        return _body_field(request, "type")
+        return _body_field(request, self.type_field)
 
     def signature_headers(self, options: Mapping[str, Any]) -> frozenset[str]:
-        return frozenset({"stripe-signature"})
+        return frozenset({self.header})
+
+
+# Stripe: ``Stripe-Signature: t=<ts>,v1=<hex>[,v1=<hex>...]``, HMAC-SHA256 of ``{t}.{body}``.
+# The ``whsec_...`` secret is the HMAC key as UTF-8 text (not base64-decoded).
+# Exactly one ``t`` is required; ``v0`` (test-mode legacy) entries are ignored.
+STRIPE = _TimestampAndHexSignatures(
+    name="stripe",
+    header="stripe-signature",
+    separator=",",
+    timestamp_key="t",
+    signature_key="v1",
+    joiner=b".",
+    id_field="id",
+    type_field="type",
+)
 
 
 @dataclass(frozen=True)
@@ -651,59 +672,18 @@ class Square:
         return frozenset({"x-square-hmacsha256-signature", "x-square-signature"})
 
 
-@dataclass(frozen=True)
-class Paddle:
-    """Paddle Billing: ``Paddle-Signature: ts=<ts>;h1=<hex>[;h1=<hex>...]``, HMAC-SHA256 of ``{ts}:{body}``.
-
-    Several ``h1`` appear while a secret is being rotated; exactly one ``ts``.
-    """
-
-    name: str = "paddle"
-    timestamped: bool = True
-
-    def verify(
-        self,
-        request: Request,
-        secrets: Sequence[str],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
-        header = request.header("paddle-signature")
-        if not header:
-            return False
-        timestamps, provided = [], []
-        for item in header.split(";"):
-            key, sep, value = item.partition("=")
-            if not sep:
-                return False
-            if key == "ts":
-                timestamps.append(value)
-            elif key == "h1":
-                provided.append(value)
-        if len(timestamps) != 1 or not provided or not timestamp_in_window(timestamps[0], now, tolerance_seconds):
-            return False
-        message = timestamps[0].encode() + b":" + request.body
-        result = False
-        for secret in _active(secrets):
-            result |= _any_equal(_hmac(secret.encode(), message).hex(), provided)
-        return result
-
-    def sign(
-        self, body: bytes, secret: str, *, timestamp: int, options: Mapping[str, Any], **extra: Any
-    ) -> dict[str, str]:
-        digest = _hmac(secret.encode(), f"{timestamp}:".encode() + body).hex()
-        return {"paddle-signature": f"ts={timestamp};h1={digest}"}
-
-    def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
-        return _body_field(request, "event_id")
-
-    def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None:
-        return _body_field(request, "event_type")
-
-    def signature_headers(self, options: Mapping[str, Any]) -> frozenset[str]:
-        return frozenset({"paddle-signature"})
+# Paddle Billing: ``Paddle-Signature: ts=<ts>;h1=<hex>[;h1=<hex>...]``, HMAC-SHA256
+# of ``{ts}:{body}``. Several ``h1`` appear while a secret is being rotated; exactly one ``ts``.
+PADDLE = _TimestampAndHexSignatures(
+    name="paddle",
+    header="paddle-signature",
+    separator=";",
+    timestamp_key="ts",
+    signature_key="h1",
+    joiner=b":",
+    id_field="event_id",
+    type_field="event_type",
+)
 
 
 _GENERIC_ALGORITHMS = frozenset({"sha1", "sha256", "sha512"})
@@ -847,13 +827,13 @@ SCHEMES: dict[str, Scheme] = {
     for scheme in (
         StandardWebhooks(),
         StandardWebhooks(name="svix", prefix="svix"),
-        Stripe(),
+        STRIPE,
         GitHub(),
         Shopify(),
         Slack(),
         Twilio(),
         Square(),
-        Paddle(),
+        PADDLE,
         GenericHmac(),
     )
 }
