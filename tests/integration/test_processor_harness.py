@@ -59,19 +59,10 @@ def webhook(
 
 
 def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """A ReceiveMessage message in the shape Lambda's SQS event gives it."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {"ApproximateReceiveCount": message.get("Attributes", {}).get("ApproximateReceiveCount", "1")},
-        "messageAttributes": {
-            name: {
-                "stringValue": value.get("StringValue"),
-                "stringListValues": [],
-                "binaryListValues": [],
-                "dataType": value["DataType"],
-            }
+    """A ReceiveMessage message in the shape Lambda's SQS event gives it (the local pipeline's builder)."""
+    from webhook_kit.local import lambda_sqs_record
+
+    return lambda_sqs_record(message, queue_arn)
             for name, value in (message.get("MessageAttributes") or {}).items()
         },
         "md5OfBody": message.get("MD5OfBody", ""),
