@@ -63,13 +63,6 @@ def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     from webhook_kit.local import lambda_sqs_record
 
     return lambda_sqs_record(message, queue_arn)
-            for name, value in (message.get("MessageAttributes") or {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
-    }
 
 
 @dataclass
