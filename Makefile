@@ -66,7 +66,7 @@ synth: $(VENV)/.installed node_modules/.installed ## Synthesize the CloudFormati
 	$(CDK) synth --quiet
 
 nag: synth ## cdk-nag AwsSolutions report (synth fails on any unsuppressed finding)
-	@ls cdk.out/AwsSolutions-*-NagReport.csv && ! grep -h ',Non-Compliant,' cdk.out/AwsSolutions-*-NagReport.csv
+	@ls cdk.out/AwsSolutions-*-NagReport.csv && ! grep -hF '"Non-Compliant"' cdk.out/AwsSolutions-*-NagReport.csv
 
 deploy: $(VENV)/.installed node_modules/.installed ## Deploy to the AWS account of your current credentials
 	$(CDK) deploy
