@@ -7,15 +7,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from shared.schemes import SCHEMES, get_scheme, twilio_json_query
+
+# The same fakes as the verifier's unit tests: one in-memory AWS, not two copies.
+from tests.unit.test_verifier_support import FakeAws as UnitFakeAws
+from tests.unit.test_verifier_support import LambdaContext
 from verifier import handler as verifier_handler
-from verifier.adapters import DependencyError, parse_secret
 from verifier.config import SourceConfig, VerifierConfig
 
 NOW = 1_700_000_000
@@ -76,52 +77,21 @@ def verifier_config() -> VerifierConfig:
     )
 
 
-@dataclass
-class FakeAws:
-    """In-memory Secrets Manager, S3 and SQS; failures raise the adapters' DependencyError."""
-
-    secret_strings: dict[str, str] = field(default_factory=dict)
-    objects: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
-    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    fail_secrets: bool = False
-    fail_put: bool = False
-    fail_send: bool = False
+class FakeAws(UnitFakeAws):
+    """The unit tests' in-memory Secrets Manager, S3 and SQS, seeded with one secret per source."""
 
     @classmethod
     def with_secrets(cls, secrets: Mapping[str, str]) -> FakeAws:
         fake = cls()
         for source, secret in secrets.items():
-            fake.secret_strings[secret_arn(source)] = json.dumps({"secrets": [secret]})
+            fake.set_secrets(secret_arn(source), secret)
         return fake
 
     def clear(self) -> None:
         self.objects.clear()
         self.sent.clear()
+        self.calls.clear()
         self.fail_secrets = self.fail_put = self.fail_send = False
-
-    def get_secrets(self, secret_id: str) -> list[str]:
-        if self.fail_secrets or secret_id not in self.secret_strings:
-            raise DependencyError("secret unavailable")
-        return parse_secret(self.secret_strings[secret_id])
-
-    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
-        if self.fail_put:
-            raise DependencyError("PutObject failed")
-        self.objects[(bucket, key)] = (body, content_type)
-
-    def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
-        if self.fail_send:
-            raise DependencyError("SendMessage failed")
-        self.sent.append((queue_url, message))
-        return f"msg-{len(self.sent)}"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "webhook-verifier"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:webhook-verifier"
-    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
 
 
 class _Sink(io.TextIOBase):
