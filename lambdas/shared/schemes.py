@@ -27,7 +27,11 @@ stripe, slack, paddle, and generic-hmac with a ``timestamp_header``):
   second more and it is rejected. A negative tolerance accepts nothing.
 
 Schemes without a signed timestamp (github, shopify, square, twilio) cannot
-bound replays here; the processor's idempotency on the delivery id does.
+bound replays here; the processor's idempotency does. Where the delivery id
+is not signed (github, shopify, twilio, generic-hmac with a
+``delivery_id_header``) a replay can carry any id, so each scheme says what it
+signs (``delivery_id_signed``, ``event_type_signed``) and gives the digest of
+its signed material (``replay_digest``) for the idempotency key.
 """
 
 from __future__ import annotations
@@ -102,6 +106,27 @@ class Scheme(Protocol):
     def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None: ...
 
     def signature_headers(self, options: Mapping[str, Any]) -> frozenset[str]: ...
+
+    def delivery_id_signed(self, options: Mapping[str, Any]) -> bool:
+        """Whether the delivery id is read from what the signature covers.
+
+        When it is not (a header outside the signed material), a captured
+        request can be re-sent with any id, so the processor must not trust
+        the id alone as the idempotency key (see ``replay_digest``).
+        """
+        ...
+
+    def event_type_signed(self, options: Mapping[str, Any]) -> bool:
+        """Whether the event type is read from what the signature covers (or there is none)."""
+        ...
+
+    def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
+        """SHA-256 (hex) of the material the signature covers.
+
+        A replay of a verified request has the same digest whatever unsigned
+        headers it carries; two different signed requests never share one.
+        """
+        ...
 
 
 # --------------------------------------------------------------------------- helpers
@@ -212,11 +237,45 @@ def signed_url(request: Request, options: Mapping[str, Any]) -> str:
     return base + ("&" if "?" in base else "?") + urlencode(request.query)
 
 
+def _url_and_body_digest(request: Request, options: Mapping[str, Any]) -> str:
+    # A NUL cannot occur in a URL, so URL and body cannot trade bytes.
+    return hashlib.sha256(signed_url(request, options).encode() + b"\0" + request.body).hexdigest()
+
+
 # --------------------------------------------------------------------------- schemes
 
 
+class _Signed:
+    """What a scheme signs, for the idempotency key (DESIGN.md, "Delivery id").
+
+    By default the id and the event type come from signed material (the body,
+    or a header the signature covers) and a replay is recognised by the body.
+    Schemes that read them from unsigned headers, or that also sign a URL or a
+    timestamp, override these.
+    """
+
+    def delivery_id_signed(self, options: Mapping[str, Any]) -> bool:
+        return True
+
+    def event_type_signed(self, options: Mapping[str, Any]) -> bool:
+        return True
+
+    def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
+        return body_sha256(request.body)
+
+
+class _UnsignedHeaders(_Signed):
+    """Delivery id and event type in headers outside the signature (GitHub, Shopify)."""
+
+    def delivery_id_signed(self, options: Mapping[str, Any]) -> bool:
+        return False
+
+    def event_type_signed(self, options: Mapping[str, Any]) -> bool:
+        return False
+
+
 @dataclass(frozen=True)
-class StandardWebhooks:
+class StandardWebhooks(_Signed):
     """Standard Webhooks (https://www.standardwebhooks.com/), and Svix under its own header names.
 
     Signed content ``{id}.{timestamp}.{body}``, HMAC-SHA256, base64; the
@@ -298,7 +357,7 @@ class StandardWebhooks:
 
 
 @dataclass(frozen=True)
-class _TimestampAndHexSignatures:
+class _TimestampAndHexSignatures(_Signed):
     """One header of ``key=value`` items: exactly one timestamp and one or more
     hex HMAC-SHA256 signatures of ``{timestamp}{joiner}{body}``, keyed by the
     secret as UTF-8 text. Several signatures appear while a secret is rotated.
@@ -375,7 +434,7 @@ STRIPE = _TimestampAndHexSignatures(
 
 
 @dataclass(frozen=True)
-class GitHub:
+class GitHub(_UnsignedHeaders):
     """GitHub: ``X-Hub-Signature-256: sha256=<hex>`` of the body (the legacy SHA-1 header is ignored)."""
 
     name: str = "github"
@@ -415,7 +474,7 @@ class GitHub:
 
 
 @dataclass(frozen=True)
-class Shopify:
+class Shopify(_UnsignedHeaders):
     """Shopify: ``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the body, keyed with the app secret."""
 
     name: str = "shopify"
@@ -468,7 +527,7 @@ def _slack_document(body: bytes) -> Any:
 
 
 @dataclass(frozen=True)
-class Slack:
+class Slack(_Signed):
     """Slack: ``X-Slack-Signature: v0=<hex>`` of ``v0:{X-Slack-Request-Timestamp}:{body}``."""
 
     name: str = "slack"
@@ -534,7 +593,7 @@ def _twilio_url_variants(url: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Twilio:
+class Twilio(_Signed):
     """Twilio: ``X-Twilio-Signature``, base64 HMAC-SHA1 (or SHA-256 when the unsigned
     ``X-Twilio-Webhooks-Signature-Settings`` header names ``HMAC_SHA256``) of the
     public URL followed, for form posts, by every parameter as name+value sorted
@@ -614,6 +673,12 @@ class Twilio:
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return clean_id(request.header("i-twilio-idempotency-token"))
 
+    def delivery_id_signed(self, options: Mapping[str, Any]) -> bool:
+        return False  # I-Twilio-Idempotency-Token is outside the signature
+
+    def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
+        return _url_and_body_digest(request, options)
+
     def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return None
 
@@ -627,7 +692,7 @@ def twilio_json_query(body: bytes) -> tuple[tuple[str, str], ...]:
 
 
 @dataclass(frozen=True)
-class Square:
+class Square(_Signed):
     """Square: ``x-square-hmacsha256-signature``, base64 HMAC-SHA256 of notification URL + body.
 
     The notification URL is ``options["public_url"]``, exactly as registered
@@ -664,6 +729,9 @@ class Square:
 
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return _body_field(request, "event_id")
+
+    def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
+        return _url_and_body_digest(request, options)
 
     def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return _body_field(request, "type")
@@ -720,7 +788,7 @@ def _render(template: str, timestamp: str, body: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class GenericHmac:
+class GenericHmac(_Signed):
     """Any provider that sends ``prefix + encode(HMAC(secret, template))`` in one header.
 
     Options (docs/runtime-contract.md): ``signature_header`` (required),
@@ -813,6 +881,20 @@ class GenericHmac:
 
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return self._lookup(request, options, "delivery_id") or body_sha256(request.body)
+
+    # A configured header is outside the signature (only the template is
+    # signed), so an id or type read from one counts as unsigned even when
+    # the request lacks the header and the body field is used instead.
+    def delivery_id_signed(self, options: Mapping[str, Any]) -> bool:
+        return not options.get("delivery_id_header")
+
+    def event_type_signed(self, options: Mapping[str, Any]) -> bool:
+        return not options.get("event_type_header")
+
+    def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
+        *_, timestamp_header, template = _generic_settings(options)
+        timestamp = (request.header(timestamp_header) or "") if timestamp_header else ""
+        return hashlib.sha256(_render(template, timestamp, request.body)).hexdigest()
 
     def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return self._lookup(request, options, "event_type")
