@@ -45,6 +45,10 @@ SQS_MAX_MESSAGE_BYTES = 256 * 1024
 # Lambda allows 4 KB of environment variables per function; the verifier's other
 # variables and Powertools' take well under 500 bytes.
 VERIFIER_SOURCES_BUDGET = 3500
+# With a cache under a minute, every burst of webhooks calls Secrets Manager again: a
+# GetSecretValue per request at 0, each one latency, a charge, and a share of the
+# account's request quota that, once throttled, turns genuine deliveries into 503s.
+SECRETS_MIN_MAX_AGE_SECONDS = 60
 
 _SOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 _ARN_SECRET = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
@@ -191,7 +195,13 @@ class WebhookKitConfig(_Model):
     log_retention_days: int = Field(default=30)
     retain_data: bool = Field(default=True, description="Keep tables, buckets and queues when the stack is deleted")
     idempotency_expiry_seconds: int = Field(default=3 * 24 * 3600, ge=60, le=90 * 24 * 3600)
-    secrets_max_age_seconds: int = Field(default=300, ge=0, le=3600)
+    secrets_max_age_seconds: int = Field(
+        default=300,
+        ge=SECRETS_MIN_MAX_AGE_SECONDS,
+        le=3600,
+        description="How long a verifier instance caches a source's secrets; at least a minute (a rotation keeps "
+        "old and new secrets active together, so a shorter cache buys nothing).",
+    )
     api_throttle_rate: int = Field(default=100, ge=1)
     api_throttle_burst: int = Field(default=200, ge=1)
     verifier_memory_mb: int = Field(default=512, ge=128, le=10240)

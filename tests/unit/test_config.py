@@ -152,3 +152,13 @@ def test_too_many_sources_for_the_verifiers_environment_are_refused() -> None:
     assert "WEBHOOK_SOURCES" in message and "4 KB" in message
     data["sources"] = data["sources"][:10]
     assert parse_config(data).verifier_sources_size_estimate() < 3500
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 59])
+def test_a_secret_cache_shorter_than_a_minute_is_refused(seconds: int) -> None:
+    data = _base()
+    data["secrets_max_age_seconds"] = seconds
+    message = _error(data)
+    assert "secrets_max_age_seconds" in message and "60" in message
+    data["secrets_max_age_seconds"] = 60
+    assert parse_config(data).secrets_max_age_seconds == 60
