@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -72,8 +72,30 @@ class Monitoring(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
-        self.topic_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        cloudwatch_service = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        only_our_alarms = _from_this_accounts_alarms(Stack.of(self))
+        # CloudWatch encrypts an alarm's notification with the topic's key itself.
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarms",
+                principals=[cloudwatch_service],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions=only_our_alarms,
+            )
+        )
         self.topic = sns.Topic(self, "AlarmTopic", master_key=self.topic_key, enforce_ssl=True)
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS' default
+        # one: without this statement no alarm may publish to the topic.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarms",
+                principals=[cloudwatch_service],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=only_our_alarms,
+            )
+        )
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self._action = cloudwatch_actions.SnsAction(self.topic)
@@ -201,6 +223,21 @@ class Monitoring(Construct):
                 ),
             )
         return dashboard
+
+
+def _from_this_accounts_alarms(stack: Stack) -> dict[str, dict[str, str]]:
+    """Conditions that let CloudWatch act only for this account's alarms in this region (no confused deputy)."""
+    return {
+        "StringEquals": {"aws:SourceAccount": stack.account},
+        "ArnLike": {
+            "aws:SourceArn": stack.format_arn(
+                service="cloudwatch",
+                resource="alarm",
+                resource_name="*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+        },
+    }
 
 
 def _verifier_metric(name: str, source_name: str, **dimensions: str) -> cloudwatch.Metric:

@@ -1,4 +1,4 @@
-"""Deploy the stack to a real AWS account, send signed webhooks, assert, destroy.
+"""Deploy the stack to a real AWS account, send signed webhooks, raise an alarm, assert, destroy.
 
 Opt-in and skipped unless both hold: AWS credentials are available and
 ``WEBHOOK_KIT_E2E_AWS=1`` is set (deploying costs money and takes minutes, so a
@@ -95,3 +95,75 @@ def test_a_signed_webhook_is_accepted_and_processed_once(deployed: dict[str, Any
             break
         time.sleep(3)
     assert item is not None and item["status"] == "COMPLETED"
+
+
+def _alarm_of_topic(cloudwatch: Any, topic_arn: str) -> str:
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"]):
+        for alarm in page["MetricAlarms"]:
+            if topic_arn in alarm.get("AlarmActions", []):
+                return str(alarm["AlarmName"])
+    raise AssertionError(f"no alarm notifies {topic_arn}")
+
+
+def _confirmed_subscription(sns: Any, sqs: Any, queue_url: str, subscription_arn: str) -> None:
+    """Wait until SNS may deliver to the queue, confirming the subscription if SNS asks."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        attributes = sns.get_subscription_attributes(SubscriptionArn=subscription_arn)["Attributes"]
+        if attributes.get("PendingConfirmation") == "false":
+            return
+        for message in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5).get("Messages", []):
+            envelope = json.loads(message["Body"])
+            if envelope.get("Type") == "SubscriptionConfirmation":
+                sns.confirm_subscription(TopicArn=envelope["TopicArn"], Token=envelope["Token"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    raise AssertionError("the test queue's subscription to the alarm topic was never confirmed")
+
+
+def test_an_alarm_notification_reaches_a_subscriber_of_the_alarm_topic(deployed: dict[str, Any]) -> None:
+    """CloudWatch may publish to the KMS-encrypted, TLS-only topic (its policy and key policy allow it)."""
+    import boto3
+
+    topic_arn = deployed["AlarmTopicArn"]
+    sns, sqs, cloudwatch = boto3.client("sns"), boto3.client("sqs"), boto3.client("cloudwatch")
+    alarm_name = _alarm_of_topic(cloudwatch, topic_arn)
+    queue_url = sqs.create_queue(
+        QueueName=f"webhook-kit-e2e-alarms-{uuid.uuid4().hex[:8]}", Attributes={"SqsManagedSseEnabled": "true"}
+    )["QueueUrl"]
+    subscription_arn = None
+    try:
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # SNS decrypts before delivering; the queue only has to let this topic send to it.
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+        subscription_arn = sns.subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True
+        )["SubscriptionArn"]
+        _confirmed_subscription(sns, sqs, queue_url, subscription_arn)
+
+        reason = f"webhook-kit e2e {uuid.uuid4().hex}"
+        cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason=reason)
+        deadline = time.time() + 180
+        notification = None
+        while notification is None and time.time() < deadline:
+            for message in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20).get("Messages", []):
+                alarm = json.loads(json.loads(message["Body"]).get("Message", "{}"))
+                if alarm.get("AlarmName") == alarm_name and alarm.get("NewStateReason") == reason:
+                    notification = alarm
+        assert notification is not None, f"no notification of {alarm_name} arrived; see the alarm's history"
+        assert notification["NewStateValue"] == "ALARM"
+    finally:
+        if subscription_arn and subscription_arn.startswith("arn:"):
+            sns.unsubscribe(SubscriptionArn=subscription_arn)
+        sqs.delete_queue(QueueUrl=queue_url)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
+
+import pytest
 
 from tests.infrastructure.conftest import ROOT, Synthesized
 
@@ -136,3 +139,95 @@ def test_every_alarm_has_a_runbook_entry(default_stack: Synthesized) -> None:
             if key.startswith(f"{source.name}-"):
                 generic = "<source>" + key[len(source.name) :]
         assert any(f"`{generic}`" in heading for heading in headings), f"no runbook entry for alarm {generic}"
+
+
+# Stand-ins for the pseudo parameters of the environment-agnostic template.
+_PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333"}
+_CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
+
+
+def _resolve(value: Any) -> str:
+    """A template value built from strings, pseudo parameters and Fn::Join, as deployed in _PSEUDO."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value and value["Ref"] in _PSEUDO:
+        return _PSEUDO[value["Ref"]]
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_resolve(part) for part in parts)
+    raise AssertionError(f"cannot resolve {value} to a string")
+
+
+def _arn_like(pattern: str, arn: str) -> bool:
+    # IAM's ArnLike: each of the six colon-separated parts matched with * and ? wildcards.
+    pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
+    return len(pattern_parts) == len(arn_parts) == 6 and all(
+        fnmatch.fnmatchcase(part, wanted) for wanted, part in zip(pattern_parts, arn_parts, strict=True)
+    )
+
+
+def _only_this_accounts_alarms(statement: dict[str, Any]) -> None:
+    condition = statement.get("Condition", {})
+    assert {"StringEquals", "ArnLike"} <= set(condition), statement
+    assert _resolve(condition["StringEquals"]["aws:SourceAccount"]) == _PSEUDO["AWS::AccountId"], statement
+    pattern = _resolve(condition["ArnLike"]["aws:SourceArn"])
+    assert _arn_like(pattern, "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:WebhookKit-stripe-dead-letters")
+    for foreign in (
+        "arn:aws:cloudwatch:eu-west-1:444455556666:alarm:WebhookKit-stripe-dead-letters",
+        "arn:aws:cloudwatch:us-east-1:111122223333:alarm:WebhookKit-stripe-dead-letters",
+        "arn:aws:events:eu-west-1:111122223333:rule/anything",
+    ):
+        assert not _arn_like(pattern, foreign), (pattern, foreign)
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return {a.lower() for a in (action if isinstance(action, list) else [action])}
+
+
+@pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
+def test_every_alarm_action_reaches_a_topic_cloudwatch_may_publish_to_and_encrypt_for(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(stack)
+    topics = synth.resources("AWS::SNS::Topic")
+    topic_policies = synth.resources("AWS::SNS::TopicPolicy").values()
+    keys = synth.resources("AWS::KMS::Key")
+    alarms = synth.resources("AWS::CloudWatch::Alarm")
+    walked_alarms = walked_actions = 0
+    for alarm in alarms.values():
+        actions = [*alarm["Properties"].get("AlarmActions", []), *alarm["Properties"].get("OKActions", [])]
+        assert len(actions) == 2, alarm  # notified when it fires and when it recovers
+        for action in actions:
+            topic_id = action["Ref"]
+            # The topic policy replaces SNS' default one: it must let CloudWatch publish itself.
+            statements = [
+                statement
+                for policy in topic_policies
+                if {"Ref": topic_id} in policy["Properties"]["Topics"]
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            ]
+            publish = [
+                s
+                for s in statements
+                if s["Effect"] == "Allow" and s.get("Principal") == _CLOUDWATCH and "sns:publish" in _actions(s)
+            ]
+            assert len(publish) == 1, statements
+            assert publish[0]["Resource"] == {"Ref": topic_id}
+            _only_this_accounts_alarms(publish[0])
+            for deny in (s for s in statements if s["Effect"] == "Deny"):
+                assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, deny
+            # CloudWatch encrypts the message with the topic's key itself.
+            key_id = topics[topic_id]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+            encrypt = [
+                s
+                for s in keys[key_id]["Properties"]["KeyPolicy"]["Statement"]
+                if s["Effect"] == "Allow" and s.get("Principal") == _CLOUDWATCH
+            ]
+            assert len(encrypt) == 1, keys[key_id]["Properties"]["KeyPolicy"]
+            assert _actions(encrypt[0]) == {"kms:decrypt", "kms:generatedatakey*"}
+            _only_this_accounts_alarms(encrypt[0])
+            walked_actions += 1
+        walked_alarms += 1
+    assert walked_alarms > 0 and walked_alarms == len(alarms) and walked_actions == 2 * len(alarms)
+    assert len(alarms) == len(synth.stack.ingestion.monitoring.alarms)
