@@ -306,6 +306,7 @@ def redrive(
         if endpoint_url:
             sqs = local_pipeline.local_client("sqs", endpoint_url)
             dynamodb = local_pipeline.local_client("dynamodb", endpoint_url)
+            s3 = local_pipeline.local_client("s3", endpoint_url)
             queue_url = queue_url or sqs.get_queue_url(QueueName=local_pipeline.queue_name(spec.name))["QueueUrl"]
             dlq_url = (
                 dlq_url or sqs.get_queue_url(QueueName=local_pipeline.dead_letter_queue_name(spec.name))["QueueUrl"]
@@ -315,6 +316,7 @@ def redrive(
             session = boto3.session.Session(region_name=region)
             sqs = session.client("sqs")
             dynamodb = session.client("dynamodb")
+            s3 = session.client("s3")
             if not queue_url or not dlq_url or (reprocess and not table):
                 name = stack_name or cfg.stack_name
                 outputs = _stack_outputs(session.client("cloudformation"), name)
@@ -343,6 +345,8 @@ def redrive(
             reprocess=reprocess,
             table_name=table,
             dynamodb_client=dynamodb if reprocess else None,
+            s3_client=s3,
+            idempotency_expiry_seconds=cfg.idempotency_expiry_seconds,
         )
     except NoCredentialsError:
         raise fail(
@@ -364,6 +368,8 @@ def redrive(
     for column in ("moved", "skipped", "failed", "not found"):
         summary.add_column(column, justify="right")
     summary.add_row(str(result.moved), str(result.skipped), str(result.failed), str(len(result.not_found)))
+    if result.warned:
+        errors.print(f"[yellow]{result.warned} moved message(s) are older than the idempotency window (see above)[/]")
     console.print(summary)
     if result.not_found:
         errors.print(f"[yellow]not in the DLQ:[/] {escape(', '.join(sorted(result.not_found)))}")
@@ -387,6 +393,8 @@ def _run_with_progress(run: Any, total: int, **kwargs: Any) -> Any:
             bar.advance(task)
             if event.action == "failed":
                 bar.console.print(f"[red]failed[/] {escape(str(event.delivery_id))}: {escape(event.detail)}")
+            elif event.warning:
+                bar.console.print(f"[yellow]warning[/] {escape(str(event.delivery_id))}: {escape(event.warning)}")
 
         return run(progress=report, **kwargs)
 

@@ -4,15 +4,24 @@ SQS's own ``StartMessageMoveTask`` moves everything and cannot select by
 delivery id (and moto does not implement it), so this receives, re-sends and
 deletes itself. The order makes it safe to interrupt at any point:
 
-1. with ``reprocess``: delete the delivery's idempotency record first, so the
+1. a claim-checked message: check that its body is still in S3 and copy the
+   object onto itself, which restarts its lifecycle clock (the re-sent message
+   starts a fresh retention clock too, so the body must live as long again).
+   A message whose body is gone stays in the DLQ, reported as failed: its
+   webhook cannot be recovered from this kit, only from the provider;
+2. with ``reprocess``: delete the delivery's idempotency records first, so the
    processor cannot answer the redriven copy with "already done";
-2. send the message to the source queue without the ``failure_*`` attributes
+3. send the message to the source queue without the ``failure_*`` attributes
    the processor added;
-3. delete it from the DLQ only after SQS accepted the send.
+4. delete it from the DLQ only after SQS accepted the send.
 
-A crash between 2 and 3 leaves a copy in the DLQ; redriving it again sends a
+A crash between 3 and 4 leaves a copy in the DLQ; redriving it again sends a
 duplicate that the processor skips by its idempotency record (unless
 ``reprocess`` removes that record on purpose).
+
+A message received longer ago than the idempotency window is moved with a
+warning: if another copy of it was processed, that record has expired, and
+this copy runs the handler again.
 
 Needs ``lambdas/`` on ``sys.path`` (as the tests and mypy have it): the record
 key comes from ``processor.keys``, the same module the processor uses.
@@ -21,12 +30,22 @@ key comes from ``processor.keys``, the same module the processor uses.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from processor.keys import idempotency_record_id
-from shared.message import ATTR_DELIVERY_ID, ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE, ATTR_SOURCE
+from processor.keys import idempotency_record_id, record_ids
+from shared.message import (
+    ATTR_DELIVERY_ID,
+    ATTR_FAILURE_REASON,
+    ATTR_FAILURE_TYPE,
+    ATTR_SOURCE,
+    MessageFormatError,
+    QueuedWebhook,
+    from_sqs_record,
+)
 
 _STRIPPED_ATTRIBUTES = frozenset({ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE})
 
@@ -41,12 +60,16 @@ class EmptyDeadLetterQueueError(RedriveError):
 
 @dataclass(frozen=True)
 class RedriveProgress:
-    """One message handled: ``action`` is ``moved``, ``skipped`` or ``failed``."""
+    """One message handled: ``action`` is ``moved``, ``skipped`` or ``failed``.
+
+    ``warning`` is set on a moved message the operator should know about.
+    """
 
     action: str
     message_id: str
     delivery_id: str | None
     detail: str = ""
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,7 @@ class RedriveResult:
     moved: int
     skipped: int
     failed: int
+    warned: int = 0
     # Requested delivery ids that were not in the DLQ (empty when redriving everything).
     not_found: frozenset[str] = field(default_factory=frozenset)
 
@@ -91,6 +115,9 @@ def redrive(
     max_messages: int | None = None,
     wait_seconds: int = 2,
     visibility_timeout: int = 300,
+    s3_client: Any = None,
+    idempotency_expiry_seconds: int | None = None,
+    now: Callable[[], float] = time.time,
 ) -> RedriveResult:
     """Move the DLQ's messages of ``source`` (all, or those of ``delivery_ids``) back to ``queue_url``.
 
@@ -99,6 +126,8 @@ def redrive(
     redriven delivery that never completed runs again without it).
 
     Messages not selected stay in the DLQ and are made visible again at the end.
+    Claim-checked messages need ``s3_client``. With ``idempotency_expiry_seconds``,
+    messages received longer ago than that are moved with a warning.
     Raises EmptyDeadLetterQueueError when the DLQ has nothing to receive.
     """
     if reprocess and (not table_name or dynamodb_client is None):
@@ -108,7 +137,7 @@ def redrive(
         raise RedriveError("delivery_ids is empty: pass None to redrive every message")
     report = progress or (lambda _event: None)
 
-    moved = skipped = failed = 0
+    moved = skipped = failed = warned = 0
     found: set[str] = set()
     seen: set[str] = set()
     hold: list[str] = []  # receipt handles of messages left in the DLQ, released at the end
@@ -139,13 +168,16 @@ def redrive(
                     hold.append(message["ReceiptHandle"])
                     report(RedriveProgress("skipped", message["MessageId"], delivery_id, reason))
                     continue
+                webhook = _parse(message)
                 error = _move(
                     message,
+                    webhook,
                     source=source,
                     delivery_id=delivery_id,
                     dlq_url=dlq_url,
                     queue_url=queue_url,
                     sqs_client=sqs_client,
+                    s3_client=s3_client,
                     reprocess=reprocess,
                     table_name=table_name,
                     dynamodb_client=dynamodb_client,
@@ -154,7 +186,9 @@ def redrive(
                     found.add(delivery_id)
                 if error is None:
                     moved += 1
-                    report(RedriveProgress("moved", message["MessageId"], delivery_id))
+                    warning = _age_warning(webhook, idempotency_expiry_seconds, now())
+                    warned += bool(warning)
+                    report(RedriveProgress("moved", message["MessageId"], delivery_id, warning=warning))
                 else:
                     failed += 1
                     hold.append(message["ReceiptHandle"])
@@ -167,6 +201,7 @@ def redrive(
         moved=moved,
         skipped=skipped,
         failed=failed,
+        warned=warned,
         not_found=frozenset(wanted - found) if wanted is not None else frozenset(),
     )
 
@@ -181,24 +216,89 @@ def _skip_reason(
     return None
 
 
+def _parse(message: Mapping[str, Any]) -> QueuedWebhook | None:
+    """The webhook in a DLQ message, or None for one the processor could not read either (moved as it is)."""
+    try:
+        return from_sqs_record(message)
+    except MessageFormatError:
+        return None
+
+
+def _record_ids(webhook: QueuedWebhook | None, source: str, delivery_id: str | None) -> list[str]:
+    if webhook is not None:
+        return record_ids(webhook)
+    return [idempotency_record_id(source, delivery_id)] if delivery_id is not None else []
+
+
+def _age_warning(webhook: QueuedWebhook | None, expiry_seconds: int | None, now: float) -> str:
+    if webhook is None or expiry_seconds is None or not webhook.received_at:
+        return ""
+    try:
+        received = datetime.fromisoformat(webhook.received_at.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return ""
+    age = now - received
+    if age <= expiry_seconds:
+        return ""
+    return (
+        f"received {age / 86400:.1f} days ago, beyond the {expiry_seconds / 86400:.1f}-day idempotency window: "
+        "if another copy of this delivery was processed, its handler runs again"
+    )
+
+
+def _refresh_claim_check(webhook: QueuedWebhook | None, s3_client: Any) -> str | None:
+    """Check a claim-checked body is still there and restart its expiry clock; the problem, or None."""
+    if webhook is None or webhook.claim_check is None:
+        return None
+    pointer = webhook.claim_check
+    where = f"s3://{pointer.bucket}/{pointer.key}"
+    if s3_client is None:
+        return f"claim-checked body at {where}: pass an S3 client to check it before re-sending"
+    try:
+        head = s3_client.head_object(Bucket=pointer.bucket, Key=pointer.key)
+    except Exception as error:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code")
+        if code in ("404", "NoSuchKey"):
+            return f"claim-checked body {where} has expired or been deleted: the webhook cannot be redriven"
+        return f"could not check the claim-checked body {where}: {error}"
+    if head.get("ContentLength") != pointer.size:
+        return f"claim-checked body {where} is {head.get('ContentLength')} bytes, not {pointer.size}"
+    try:
+        # A copy onto itself is a new object to S3's lifecycle rules: its expiry starts again.
+        s3_client.copy_object(
+            Bucket=pointer.bucket,
+            Key=pointer.key,
+            CopySource={"Bucket": pointer.bucket, "Key": pointer.key},
+            MetadataDirective="REPLACE",
+            ContentType=head.get("ContentType") or "application/octet-stream",
+        )
+    except Exception as error:
+        return f"could not restart the expiry of the claim-checked body {where}: {error}"
+    return None
+
+
 def _move(
     message: Mapping[str, Any],
+    webhook: QueuedWebhook | None,
     *,
     source: str,
     delivery_id: str | None,
     dlq_url: str,
     queue_url: str,
     sqs_client: Any,
+    s3_client: Any,
     reprocess: bool,
     table_name: str | None,
     dynamodb_client: Any,
 ) -> str | None:
     """Move one message; the reason it failed, or None."""
-    if reprocess and delivery_id is not None:
+    problem = _refresh_claim_check(webhook, s3_client)
+    if problem is not None:
+        return problem
+    if reprocess:
         try:
-            dynamodb_client.delete_item(
-                TableName=table_name, Key={"id": {"S": idempotency_record_id(source, delivery_id)}}
-            )
+            for record_id in _record_ids(webhook, source, delivery_id):
+                dynamodb_client.delete_item(TableName=table_name, Key={"id": {"S": record_id}})
         except Exception as error:  # the operator sees it per message; the rest of the DLQ still moves
             return f"could not delete the idempotency record: {error}"
     try:

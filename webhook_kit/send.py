@@ -6,8 +6,10 @@ Placeholders in either are filled in before signing: ``{{delivery_id}}``,
 seconds as a JSON number), ``{{iso_time}}`` and ``{{random_hex}}``.
 Provider headers that carry the delivery id or event type (GitHub, Shopify,
 Twilio, Standard Webhooks, Svix, a generic source's configured headers) get a
-fresh id each time unless ``delivery_id`` is given, so sending the same id
-twice shows the processor skipping the duplicate.
+fresh id each time unless ``delivery_id`` is given. Sending the same id twice
+shows the processor skipping the duplicate where the provider signs its id;
+where it does not (GitHub, Shopify, Twilio), duplicates are recognised by the
+signed bytes, and a re-rendered sample is a new delivery.
 """
 
 from __future__ import annotations

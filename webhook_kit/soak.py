@@ -281,6 +281,7 @@ class _Invocation:
     die_after: int | None  # handler runs to complete before the Lambda dies; None: it does not
     handled: int = 0
     died_in: Key | None = None
+    died_in_records: tuple[str, ...] = ()  # the idempotency record ids of that delivery
 
 
 class Ledger:
@@ -311,7 +312,10 @@ class Ledger:
         state: _Invocation | None = getattr(self._invocation, "current", None)
         if state is not None and state.die_after is not None and state.handled >= state.die_after:
             # Dies inside this handler, before its effect: Powertools' INPROGRESS record stays behind.
+            from processor.keys import idempotency_record_id
+
             state.died_in = key
+            state.died_in_records = tuple(idempotency_record_id(event.source, v) for v in event.idempotency_keys)
             raise SimulatedDeath(f"the Lambda died in the handler of {key}")
         with self._lock:
             runs = self._runs[key]
@@ -385,7 +389,7 @@ class _ProcessorFaults:
                     self.tally.add("died_mid_handler")
                     self.tally.add("completed_before_death", state.handled)
                     assert state.died_in is not None
-                    if self._in_progress_left(state.died_in):
+                    if self._in_progress_left(state.died_in_records):
                         self.tally.add("in_progress_left")
                     raise InvocationDied(
                         f"the Lambda died after {state.handled} of {records} records (simulated)"
@@ -400,18 +404,19 @@ class _ProcessorFaults:
             processor_handler.router, processor_handler._runtime = saved_router, saved_runtime
         return response
 
-    def _in_progress_left(self, key: Key) -> bool:
-        """Whether the delivery the Lambda died in holds an INPROGRESS record that expires within the short window."""
-        from processor.keys import idempotency_record_id
-
+    def _in_progress_left(self, record_ids: tuple[str, ...]) -> bool:
+        """Whether every record of the delivery the Lambda died in is INPROGRESS and expires within the short window."""
         if self._dynamodb is None:
             self._dynamodb = local_client("dynamodb", self._aws_endpoint)
-        item = self._dynamodb.get_item(
-            TableName=TABLE_NAME, Key={"id": {"S": idempotency_record_id(*key)}}, ConsistentRead=True
-        ).get("Item", {})
-        expires_ms = int(item.get("in_progress_expiration", {}).get("N", "0"))
         window_ms = (self._lambda_seconds + 1) * 1000
-        return item.get("status", {}).get("S") == "INPROGRESS" and 0 < expires_ms <= time.time() * 1000 + window_ms
+        for record_id in record_ids:
+            item = self._dynamodb.get_item(TableName=TABLE_NAME, Key={"id": {"S": record_id}}, ConsistentRead=True).get(
+                "Item", {}
+            )
+            expires_ms = int(item.get("in_progress_expiration", {}).get("N", "0"))
+            if item.get("status", {}).get("S") != "INPROGRESS" or not 0 < expires_ms <= time.time() * 1000 + window_ms:
+                return False
+        return bool(record_ids)
 
 
 # --------------------------------------------------------------------------- the report

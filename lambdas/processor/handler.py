@@ -1,8 +1,9 @@
 """Processor Lambda: one per source, fed by that source's queue.
 
 For each record of the SQS batch: decode the message, find the user's handler,
-run it at most once per ``source#delivery_id`` (Powertools idempotency on
-DynamoDB), and report the outcome so that SQS keeps only what must be retried:
+run it at most once per delivery (Powertools idempotency on DynamoDB, keyed on
+``source#delivery_id``, or on the digest of the signed material when the id is
+not signed: see ``processor.keys``), and report the outcome so that SQS keeps only what must be retried:
 
 * success, duplicate, acknowledged unhandled event: the record succeeds;
 * retryable failure (any exception, a concurrent duplicate still in progress,
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -42,7 +43,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from processor.keys import EVENT_KEY_JMESPATH, HASH_FUNCTION, KEY_PREFIX, idempotency_payload
+from processor.keys import EVENT_KEY_JMESPATH, HASH_FUNCTION, idempotency_payload, idempotency_values, key_prefix
 from shared.event import PermanentError, WebhookEvent
 from shared.message import (
     ATTR_FAILURE_REASON,
@@ -52,6 +53,8 @@ from shared.message import (
     QueuedWebhook,
     from_sqs_record,
 )
+from shared.metrics import NAMESPACE as METRICS_NAMESPACE
+from shared.metrics import function_metrics
 from shared.router import Handler, Router, router
 
 if TYPE_CHECKING:
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
 importlib.import_module("handlers")
 
 logger = Logger()
-metrics = Metrics(namespace="WebhookKit")
+metrics = function_metrics()
 tracer = Tracer()
 
 DEFAULT_EXPIRY_SECONDS = 3 * 24 * 60 * 60  # the longest common provider retry horizon (Stripe: 3 days)
@@ -133,17 +136,21 @@ class Runtime:
             raise_on_no_idempotency_key=True,
             response_hook=_mark_duplicate,
         )
-        persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-        self.run_once = idempotent_function(
-            _run_handler,
-            data_keyword_argument="delivery",
-            config=self.idempotency_config,
-            persistence_store=persistence,
-            key_prefix=KEY_PREFIX,
-        )
+        self._persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+        self._run_once: dict[str, Any] = {}
         self.processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        if settings.source:
-            metrics.set_default_dimensions(source=settings.source)
+
+    def run_once(self, source: str) -> Any:
+        """``_run_keyed`` made idempotent under ``source``'s key prefix (processor.keys)."""
+        if source not in self._run_once:
+            self._run_once[source] = idempotent_function(
+                _run_keyed,
+                data_keyword_argument="delivery",
+                config=self.idempotency_config,
+                persistence_store=self._persistence,
+                key_prefix=key_prefix(source),
+            )
+        return self._run_once[source]
 
     @functools.cached_property
     def s3(self) -> Any:
@@ -194,12 +201,31 @@ def _send_attributes(lambda_attributes: Mapping[str, Any]) -> dict[str, MessageA
     return converted
 
 
-def _run_handler(*, delivery: dict[str, str], message: QueuedWebhook, handler: Handler, runtime: Runtime) -> dict:
-    """The part that runs at most once per delivery (Powertools records it in DynamoDB).
+def _run_keyed(
+    *,
+    delivery: dict[str, str],
+    inner: tuple[dict[str, str], ...],
+    message: QueuedWebhook,
+    handler: Handler,
+    runtime: Runtime,
+) -> dict:
+    """Called under the idempotency record of ``delivery``; the handler runs only if every key is new.
 
-    Any exception deletes the in-progress record (Powertools does this before
+    With two keys (an unsigned id and the digest of a signed timestamp and
+    body) the records nest: a genuine retry is stopped by the first, a replay
+    under a fresh id by the second, which answers with its stored result.
+    Any exception deletes the in-progress records (Powertools does this before
     re-raising), so a dead-lettered delivery can be redriven and run again.
     """
+    if inner:
+        return runtime.run_once(message.source)(
+            delivery=inner[0], inner=inner[1:], message=message, handler=handler, runtime=runtime
+        )
+    return _run_handler(message=message, handler=handler, runtime=runtime)
+
+
+def _run_handler(*, message: QueuedWebhook, handler: Handler, runtime: Runtime) -> dict:
+    """The user's handler, with the body fetched from S3 first if it was claim-checked."""
     if message.body is not None:
         body = message.body
     else:
@@ -214,6 +240,9 @@ def _run_handler(*, delivery: dict[str, str], message: QueuedWebhook, handler: H
             body=body,
             headers=message.headers,
             content_type=message.content_type,
+            delivery_id_signed=message.provenance.delivery_id_signed,
+            event_type_signed=message.provenance.event_type_signed,
+            idempotency_keys=idempotency_values(message),
         )
     )
     return {"outcome": "processed"}
@@ -255,26 +284,28 @@ def _process_message(runtime: Runtime, routes: Router, raw: Mapping[str, Any]) -
     if handler is None:
         _count("unhandled")
         # Also as its own metric so the event type can be a dimension without multiplying every other metric.
+        # An unsigned event type is whatever a replayer wrote: never a dimension (each would be a new series).
         with single_metric(
             name="unhandled",
             unit=MetricUnit.Count,
             value=1,
-            namespace="WebhookKit",
+            namespace=METRICS_NAMESPACE,
             default_dimensions={"source": message.source},
         ) as metric:
-            metric.add_dimension(name="event_type", value=message.event_type or "(none)")
+            dimension = message.event_type or "(none)"
+            if not message.provenance.event_type_signed:
+                dimension = "(unsigned)"
+            metric.add_dimension(name="event_type", value=dimension)
         if runtime.settings.unhandled_events == UNHANDLED_FAIL:
             _count("retried")
             raise UnhandledEventError(f"no handler for {message.source!r} event type {message.event_type!r}")
         logger.info("no handler for this event type: acknowledged")
         return "unhandled"
 
+    payloads = tuple(idempotency_payload(message.source, value) for value in idempotency_values(message))
     try:
-        result = runtime.run_once(
-            delivery=idempotency_payload(message.source, message.delivery_id),
-            message=message,
-            handler=handler,
-            runtime=runtime,
+        result = runtime.run_once(message.source)(
+            delivery=payloads[0], inner=payloads[1:], message=message, handler=handler, runtime=runtime
         )
     except PermanentError as error:
         return _dead_letter(runtime, raw, error)
@@ -318,6 +349,10 @@ def reset_runtime() -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     runtime = _runtime()
+    if runtime.settings.source:
+        # Per invocation rather than as a default dimension: defaults outlive the
+        # runtime, and `make local` plays every source's processor in one process.
+        metrics.add_dimension("source", runtime.settings.source)
     runtime.idempotency_config.register_lambda_context(context)
     return process_partial_response(
         event=event,

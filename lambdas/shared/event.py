@@ -30,6 +30,15 @@ class WebhookEvent:
 
     ``body`` holds the byte-exact body (fetched from S3 first if it was too big
     for the queue). ``headers`` are the provider headers the verifier kept.
+
+    ``event_type_signed`` is False when the provider sends the event type in a
+    header its signature does not cover (GitHub, Shopify, a generic source's
+    ``event_type_header``): whoever replays a captured request can write any
+    type there, so a handler must check that the body is the kind of event it
+    expects (docs/processor.md). ``delivery_id_signed`` says the same of the id.
+    ``idempotency_keys`` are the values the processor deduplicated this
+    delivery on (the id, or the digest of the signed material when the id is
+    not signed: docs/signatures.md).
     """
 
     source: str
@@ -39,6 +48,9 @@ class WebhookEvent:
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str = ""
+    delivery_id_signed: bool = True
+    event_type_signed: bool = True
+    idempotency_keys: tuple[str, ...] = ()
     _json: Any = field(default=_UNPARSED, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -53,7 +65,9 @@ class WebhookEvent:
         if self._json is _UNPARSED:
             try:
                 parsed = _json.loads(self.body)
-            except (ValueError, UnicodeDecodeError) as error:
+            # RecursionError: a deeply nested document (valid JSON, but not
+            # parseable here); retrying cannot change that either.
+            except (ValueError, UnicodeDecodeError, RecursionError) as error:
                 raise InvalidJsonError(f"body of {self.source} delivery {self.delivery_id} is not JSON") from error
             object.__setattr__(self, "_json", parsed)
         return self._json

@@ -8,6 +8,9 @@ in one of three encodings, named by the ``body_encoding`` attribute:
 * ``base64``: any other raw body;
 * ``claim-check``: the body is too big for SQS and lies in S3; the message body
   is a JSON pointer ``{"bucket", "key", "size", "sha256"}``.
+
+SQS allows ten message attributes; this format uses at most eight, and the
+processor adds the two ``failure_*`` ones when it dead-letters a message.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ ATTR_RECEIVED_AT = "received_at"
 ATTR_CONTENT_TYPE = "content_type"
 ATTR_BODY_ENCODING = "body_encoding"
 ATTR_HEADERS = "headers"
+# Present only when something is not covered by the signature (see ``Provenance``).
+ATTR_PROVENANCE = "provenance"
 # Set on messages that the processor dead-letters itself (permanent failures).
 ATTR_FAILURE_REASON = "failure_reason"
 ATTR_FAILURE_TYPE = "failure_type"
@@ -54,6 +59,26 @@ class ClaimCheck:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What of a delivery the signature covers, and what the processor deduplicates on.
+
+    ``idempotency_keys`` are the values the processor keys its idempotency
+    records on (one record each, all must be new for the handler to run).
+    Empty means the delivery id alone, which is right when the id is signed.
+    """
+
+    delivery_id_signed: bool = True
+    event_type_signed: bool = True
+    idempotency_keys: tuple[str, ...] = ()
+
+    def keys_for(self, delivery_id: str) -> tuple[str, ...]:
+        return self.idempotency_keys or (delivery_id,)
+
+
+SIGNED = Provenance()
+
+
+@dataclass(frozen=True)
 class QueuedWebhook:
     source: str
     delivery_id: str
@@ -64,6 +89,7 @@ class QueuedWebhook:
     # Exactly one of body / claim_check is set.
     body: bytes | None = None
     claim_check: ClaimCheck | None = None
+    provenance: Provenance = SIGNED
 
 
 # The ASCII bytes SQS accepts; deleting them from an ASCII body leaves only the refused ones.
@@ -107,6 +133,7 @@ def to_send_message_kwargs(message: QueuedWebhook) -> dict[str, Any]:
         ATTR_CONTENT_TYPE: message.content_type,
         ATTR_BODY_ENCODING: encoding,
         ATTR_HEADERS: json.dumps(dict(message.headers), separators=(",", ":"), sort_keys=True),
+        ATTR_PROVENANCE: _provenance_attribute(message.provenance),
     }
     return {
         "MessageBody": body,
@@ -115,6 +142,38 @@ def to_send_message_kwargs(message: QueuedWebhook) -> dict[str, Any]:
             name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value
         },
     }
+
+
+def _provenance_attribute(provenance: Provenance) -> str:
+    if provenance == SIGNED:
+        return ""  # the common case costs no attribute
+    return json.dumps(
+        {
+            "delivery_id_signed": provenance.delivery_id_signed,
+            "event_type_signed": provenance.event_type_signed,
+            "idempotency_keys": list(provenance.idempotency_keys),
+        },
+        separators=(",", ":"),
+    )
+
+
+def _parse_provenance(raw: str) -> Provenance:
+    if not raw:
+        return SIGNED
+    try:
+        document = json.loads(raw)
+        keys = document["idempotency_keys"]
+        provenance = Provenance(
+            delivery_id_signed=document["delivery_id_signed"],
+            event_type_signed=document["event_type_signed"],
+            idempotency_keys=tuple(keys),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise MessageFormatError("provenance attribute is malformed") from error
+    flags_ok = isinstance(provenance.delivery_id_signed, bool) and isinstance(provenance.event_type_signed, bool)
+    if not flags_ok or not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise MessageFormatError("provenance attribute is malformed")
+    return provenance
 
 
 def _attribute(attributes: Mapping[str, Any], name: str) -> str:
@@ -153,6 +212,7 @@ def from_sqs_record(record: Mapping[str, Any]) -> QueuedWebhook:
         "received_at": _attribute(attributes, ATTR_RECEIVED_AT),
         "content_type": _attribute(attributes, ATTR_CONTENT_TYPE),
         "headers": {str(k): str(v) for k, v in headers.items()},
+        "provenance": _parse_provenance(_attribute(attributes, ATTR_PROVENANCE)),
     }
     encoding = _attribute(attributes, ATTR_BODY_ENCODING) or ENCODING_TEXT
     if encoding == ENCODING_TEXT:

@@ -19,17 +19,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.metrics import function_metrics
 from verifier.adapters import Adapters, AwsAdapters
 from verifier.config import VerifierConfig, load_config
 from verifier.core import Outcome, process
 
 SERVICE = "webhook-verifier"
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="WebhookKit", service=SERVICE)
+metrics = function_metrics(SERVICE)
 # Powertools' Tracer (X-Ray SDK subsegments for the Secrets Manager, S3 and SQS
 # calls) is opt-in here: importing the X-Ray SDK builds its sampling clients and
 # costs ~170 ms of cold start (bench/verifier), and the verifier answers

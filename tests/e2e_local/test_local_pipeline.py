@@ -27,9 +27,6 @@ from typer.testing import CliRunner
 from webhook_kit.cli import app
 from webhook_kit.local import LocalPipeline
 
-# One process plays every processor, so Powertools sees the `source` dimension set again and again.
-pytestmark = pytest.mark.filterwarnings("ignore:Dimension 'source' has already been added")
-
 CONFIG = str(Path(__file__).with_name("webhook-kit.e2e.toml"))
 
 SOURCE_BY_SCHEME = {
@@ -109,8 +106,9 @@ def test_a_redelivered_webhook_is_handled_once(
     source: str, pipeline: LocalPipeline, ledger: Ledger, http: requests.Session
 ) -> None:
     first = signed(pipeline, source)
-    # The provider's retry: same delivery id, signed again.
-    again = signed(pipeline, source, delivery_id=first.delivery_id)
+    # The provider's retry: same delivery id, signed again. GitHub signs no
+    # timestamp and redelivers the same bytes, so its retry is the same request.
+    again = first if source == "t-github" else signed(pipeline, source, delivery_id=first.delivery_id)
 
     assert post(http, first).status_code == 202
     wait_for_stage(pipeline, first.delivery_id, "processed")

@@ -19,7 +19,7 @@ from test_processor_harness import (
 
 from processor.keys import idempotency_record_id
 from shared.event import PermanentError, WebhookEvent
-from shared.message import ClaimCheck
+from shared.message import ClaimCheck, Provenance
 
 
 @pytest.fixture
@@ -375,6 +375,22 @@ def test_unhandled_event_is_acknowledged_by_default(pipeline: Pipeline, capsys: 
     unhandled = [blob for blob in _emf_blobs(capsys.readouterr().out) if "unhandled" in blob]
     assert [blob.get("event_type") for blob in unhandled] == ["customer.created", None]
     assert all(blob["source"] == SOURCE and _metric(blob, "unhandled") == 1 for blob in unhandled)
+
+
+def test_an_unsigned_event_type_is_never_a_metric_dimension(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A replayer writes any type it likes into an unsigned header (X-GitHub-Event, X-Shopify-Topic).
+    unsigned = Provenance(delivery_id_signed=False, event_type_signed=False, idempotency_keys=("sha256:" + "0" * 64,))
+    pipeline.on("invoice.*")
+    pipeline.send(webhook("evt_u", "attacker-chosen-1", provenance=unsigned))
+    capsys.readouterr()
+
+    pipeline.deliver()
+
+    unhandled = [blob for blob in _emf_blobs(capsys.readouterr().out) if "unhandled" in blob]
+    assert [blob.get("event_type") for blob in unhandled] == ["(unsigned)", None]
+    assert "attacker-chosen-1" not in json.dumps(unhandled)
 
 
 def test_unhandled_event_fails_when_configured(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:

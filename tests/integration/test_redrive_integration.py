@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +13,7 @@ from test_processor_harness import SOURCE, Pipeline, build_pipeline, webhook
 
 from processor.keys import idempotency_record_id
 from shared.event import PermanentError, WebhookEvent
-from shared.message import to_send_message_kwargs
+from shared.message import ClaimCheck, Provenance, to_send_message_kwargs
 from webhook_kit.redrive import (
     EmptyDeadLetterQueueError,
     RedriveError,
@@ -198,3 +201,88 @@ def test_max_messages_bounds_the_move(pipeline: Pipeline) -> None:
 
     assert result.moved == 2
     assert pipeline.queue_depth(pipeline.dlq_url) == 1
+
+
+def test_reprocess_deletes_every_record_of_a_delivery_keyed_on_its_signed_digest(pipeline: Pipeline) -> None:
+    # An unsigned id with a signed timestamp: two records (the id, and the digest of the signed bytes).
+    unsigned = Provenance(
+        delivery_id_signed=False, event_type_signed=True, idempotency_keys=("evt_hdr", "sha256:" + "cd" * 32)
+    )
+    pipeline.on()
+    pipeline.send(webhook("evt_hdr", provenance=unsigned))
+    pipeline.drain()
+    written = {idempotency_record_id(SOURCE, "evt_hdr"), idempotency_record_id(SOURCE, "sha256:" + "cd" * 32)}
+    assert pipeline.record_ids() == written
+    pipeline.sqs.send_message(
+        QueueUrl=pipeline.dlq_url, **to_send_message_kwargs(webhook("evt_hdr", provenance=unsigned))
+    )
+
+    result = _redrive(pipeline, reprocess=True, table_name=pipeline.table)
+
+    assert result.moved == 1
+    assert pipeline.record_ids() == set()
+    pipeline.drain()
+    assert pipeline.calls_for("evt_hdr") == 2
+
+
+def _claim_checked(pipeline: Pipeline, delivery_id: str, body: bytes) -> None:
+    """Put a claim-checked message in the DLQ, its body in the bucket as the verifier would."""
+    key = f"{SOURCE}/{delivery_id}/{hashlib.sha256(body).hexdigest()}"
+    pipeline.s3.put_object(Bucket=pipeline.bucket, Key=key, Body=body, ContentType="application/json")
+    pointer = ClaimCheck(bucket=pipeline.bucket, key=key, size=len(body), sha256=hashlib.sha256(body).hexdigest())
+    message = webhook(delivery_id, body=None, claim_check=pointer)
+    pipeline.sqs.send_message(QueueUrl=pipeline.dlq_url, **to_send_message_kwargs(message))
+
+
+def test_a_claim_checked_message_whose_body_expired_stays_in_the_dlq(pipeline: Pipeline) -> None:
+    _claim_checked(pipeline, "evt_gone", b'{"id":"evt_gone"}')
+    for item in pipeline.s3.list_objects_v2(Bucket=pipeline.bucket)["Contents"]:
+        pipeline.s3.delete_object(Bucket=pipeline.bucket, Key=item["Key"])  # the lifecycle rule got there first
+    events: list[RedriveProgress] = []
+
+    result = _redrive(pipeline, s3_client=pipeline.s3, progress=events.append)
+
+    assert (result.moved, result.failed) == (0, 1)
+    assert "expired or been deleted" in events[0].detail
+    assert pipeline.queue_depth(pipeline.dlq_url) == 1
+    assert pipeline.queue_depth(pipeline.queue_url) == 0
+
+
+def test_a_claim_checked_body_gets_a_fresh_expiry_when_its_message_is_redriven(pipeline: Pipeline) -> None:
+    body = b'{"id":"evt_big","type":"invoice.paid"}'
+    _claim_checked(pipeline, "evt_big", body)
+    [item] = pipeline.s3.list_objects_v2(Bucket=pipeline.bucket)["Contents"]
+    time.sleep(1.1)  # S3 timestamps have one-second resolution
+
+    result = _redrive(pipeline, s3_client=pipeline.s3)
+
+    assert result.moved == 1
+    head = pipeline.s3.head_object(Bucket=pipeline.bucket, Key=item["Key"])
+    assert head["LastModified"] > item["LastModified"]  # lifecycle expiry counts from here again
+    pipeline.on()
+    pipeline.drain()
+    assert [event.body for event in pipeline.calls] == [body]
+
+
+def test_a_claim_checked_message_is_not_resent_unchecked(pipeline: Pipeline) -> None:
+    _claim_checked(pipeline, "evt_big", b"{}")
+
+    result = _redrive(pipeline)  # no S3 client
+
+    assert (result.moved, result.failed) == (0, 1)
+
+
+def test_messages_older_than_the_idempotency_window_are_moved_with_a_warning(pipeline: Pipeline) -> None:
+    old = webhook("evt_old", received_at="2025-01-01T00:00:00.000Z")
+    recent = webhook("evt_new", received_at="2025-01-20T00:00:00.000Z")
+    for message in (old, recent):
+        pipeline.sqs.send_message(QueueUrl=pipeline.dlq_url, **to_send_message_kwargs(message))
+    now = datetime(2025, 1, 31, tzinfo=UTC).timestamp()
+    events: list[RedriveProgress] = []
+
+    result = _redrive(pipeline, idempotency_expiry_seconds=14 * 86400, now=lambda: now, progress=events.append)
+
+    assert (result.moved, result.warned) == (2, 1)
+    warnings = {event.delivery_id: event.warning for event in events}
+    assert "30.0 days ago" in warnings["evt_old"] and "idempotency window" in warnings["evt_old"]
+    assert warnings["evt_new"] == ""

@@ -5,13 +5,20 @@ from __future__ import annotations
 import base64
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.message import (
+    ATTR_FAILURE_REASON,
+    ATTR_FAILURE_TYPE,
+    ATTR_PROVENANCE,
     ENCODING_BASE64,
     ENCODING_TEXT,
+    SIGNED,
     ClaimCheck,
+    MessageFormatError,
+    Provenance,
     QueuedWebhook,
     encode_body,
     from_sqs_record,
@@ -82,3 +89,56 @@ def test_claim_check_pointer_round_trips() -> None:
     )
     parsed = from_sqs_record(_as_lambda_record(to_send_message_kwargs(message)))
     assert parsed.claim_check == pointer and parsed.body is None
+
+
+UNSIGNED = Provenance(delivery_id_signed=False, event_type_signed=False, idempotency_keys=("sha256:" + "ab" * 32,))
+
+
+def test_provenance_round_trips_and_costs_no_attribute_when_everything_is_signed() -> None:
+    fields = {
+        "source": "github",
+        "delivery_id": "d-1",
+        "event_type": "push",
+        "received_at": "2026-11-30T12:00:00.000Z",
+        "content_type": "application/json",
+        "body": b"{}",
+    }
+    unsigned = QueuedWebhook(**fields, provenance=UNSIGNED)  # type: ignore[arg-type]
+    signed = QueuedWebhook(**fields)  # type: ignore[arg-type]
+
+    assert from_sqs_record(_as_lambda_record(to_send_message_kwargs(unsigned))).provenance == UNSIGNED
+    assert ATTR_PROVENANCE not in to_send_message_kwargs(signed)["MessageAttributes"]
+    assert from_sqs_record(_as_lambda_record(to_send_message_kwargs(signed))).provenance == SIGNED
+    assert SIGNED.keys_for("d-1") == ("d-1",) and UNSIGNED.keys_for("d-1") == UNSIGNED.idempotency_keys
+
+
+def test_a_dead_lettered_message_stays_within_sqs_ten_attributes() -> None:
+    message = QueuedWebhook(
+        source="github",
+        delivery_id="d-1",
+        event_type="push",
+        received_at="2026-11-30T12:00:00.000Z",
+        content_type="application/json",
+        headers={"x-github-hook-id": "1"},
+        claim_check=ClaimCheck(bucket="b", key="k", size=1, sha256="0" * 64),
+        provenance=UNSIGNED,
+    )
+    attributes = set(to_send_message_kwargs(message)["MessageAttributes"]) | {ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE}
+    assert len(attributes) <= 10  # SQS' limit of message attributes per message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        '{"delivery_id_signed": false}',
+        '{"delivery_id_signed": "no", "event_type_signed": true, "idempotency_keys": []}',
+        '{"delivery_id_signed": false, "event_type_signed": true, "idempotency_keys": [""]}',
+        '{"delivery_id_signed": false, "event_type_signed": true, "idempotency_keys": "sha256:x"}',
+    ],
+)
+def test_a_malformed_provenance_is_a_message_format_error(raw: str) -> None:
+    record = _as_lambda_record(to_send_message_kwargs(QueuedWebhook("s", "d", "", "", "", body=b"x")))
+    record["messageAttributes"][ATTR_PROVENANCE] = {"stringValue": raw, "dataType": "String"}
+    with pytest.raises(MessageFormatError):
+        from_sqs_record(record)

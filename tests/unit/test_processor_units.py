@@ -9,7 +9,7 @@ import json
 import pytest
 
 from processor.handler import DEFAULT_EXPIRY_SECONDS, Settings, _send_attributes
-from processor.keys import KEY_PREFIX, idempotency_record_id
+from processor.keys import idempotency_record_id
 
 ENV = {"IDEMPOTENCY_TABLE": "idem", "DEAD_LETTER_QUEUE_URL": "https://sqs.example/dlq", "WEBHOOK_SOURCE": "stripe"}
 
@@ -38,7 +38,7 @@ def test_key_format_is_pinned() -> None:
     # Stored records survive only while this stays true: a Powertools upgrade that
     # changed its hashing would make every delivery run once more.
     expected_hash = hashlib.md5(json.dumps("stripe#evt_1").encode()).hexdigest()  # noqa: S324
-    assert idempotency_record_id("stripe", "evt_1") == f"{KEY_PREFIX}#{expected_hash}"
+    assert idempotency_record_id("stripe", "evt_1") == f"webhook-kit.processor.stripe#{expected_hash}"
 
 
 def test_same_delivery_id_of_two_sources_gets_two_keys() -> None:

@@ -37,6 +37,13 @@ def test_invalid_json_is_a_permanent_error() -> None:
     assert isinstance(raised.value, ValueError)
 
 
+def test_json_nested_too_deep_to_parse_is_a_permanent_error_not_a_crash() -> None:
+    # 20,000 levels: valid JSON that a signed Slack body can carry; json.loads raises RecursionError.
+    event = _event(b"[" * 20_000 + b"]" * 20_000)
+    with pytest.raises(InvalidJsonError):
+        event.json()
+
+
 def test_event_is_frozen_including_headers() -> None:
     event = _event(b"{}")
     with pytest.raises(dataclasses.FrozenInstanceError):
