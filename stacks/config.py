@@ -107,6 +107,10 @@ class SourceConfig(_Model):
     visibility_timeout_seconds: int | None = Field(
         default=None, description="Defaults to 6 x timeout_seconds + batching_window_seconds (AWS' advice)."
     )
+    # API Gateway's token bucket for POST /webhooks/<name> alone: a flood on one
+    # source's URL is answered 429 there and leaves the other sources' buckets full.
+    throttle_rate: int = Field(default=100, ge=1, le=10_000, description="Steady requests per second to this source")
+    throttle_burst: int = Field(default=200, ge=1, le=5_000, description="Requests this source may take at once")
 
     @field_validator("name")
     @classmethod
@@ -157,6 +161,11 @@ class SourceConfig(_Model):
             raise ValueError(
                 "batch_size above 10 needs batching_window_seconds of at least 1 (an SQS event source rule)"
             )
+        if self.throttle_burst < self.throttle_rate:
+            raise ValueError(
+                f"throttle_burst {self.throttle_burst} must be at least throttle_rate {self.throttle_rate}: "
+                "API Gateway's bucket holds the burst and refills at the rate"
+            )
         return self
 
     @property
@@ -202,8 +211,12 @@ class WebhookKitConfig(_Model):
         description="How long a verifier instance caches a source's secrets; at least a minute (a rotation keeps "
         "old and new secrets active together, so a shorter cache buys nothing).",
     )
-    api_throttle_rate: int = Field(default=100, ge=1)
-    api_throttle_burst: int = Field(default=200, ge=1)
+    api_throttle_rate: int = Field(
+        default=500, ge=1, description="The stage's throttle: no source's throttle_rate may exceed it"
+    )
+    api_throttle_burst: int = Field(
+        default=1000, ge=1, description="The stage's burst: no source's throttle_burst may exceed it"
+    )
     verifier_memory_mb: int = Field(default=512, ge=128, le=10240)
     verifier_timeout_seconds: int = Field(default=10, ge=1, le=29)
     oldest_message_alarm_seconds: int = Field(default=900, ge=60)
@@ -265,6 +278,20 @@ class WebhookKitConfig(_Model):
             )
         if self.api_throttle_burst < self.api_throttle_rate:
             raise ValueError("api_throttle_burst must be at least api_throttle_rate")
+        above_ceiling = [
+            f"sources.{source.name}.{field} {value} exceeds {ceiling_field} {ceiling}"
+            for source in self.sources
+            for field, value, ceiling_field, ceiling in (
+                ("throttle_rate", source.throttle_rate, "api_throttle_rate", self.api_throttle_rate),
+                ("throttle_burst", source.throttle_burst, "api_throttle_burst", self.api_throttle_burst),
+            )
+            if value > ceiling
+        ]
+        if above_ceiling:
+            raise ValueError(
+                "; ".join(above_ceiling) + ": the stage's throttle is the ceiling for every source; lower the "
+                "source's value or raise the stage's"
+            )
         return self
 
     def verifier_sources_size_estimate(self) -> int:

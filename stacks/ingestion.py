@@ -10,7 +10,7 @@ from constructs import Construct
 from stacks.alarms import MonitoredSource, Monitoring
 from stacks.claim_check import ClaimCheckBucket
 from stacks.config import WebhookKitConfig
-from stacks.ingress import FirewallSource, WebhookApi, WebhookFirewall
+from stacks.ingress import ApiSource, FirewallSource, WebhookApi, WebhookFirewall
 from stacks.lambda_factory import LambdaFactory, retention
 from stacks.processors import IdempotencyTable, SourceProcessor
 from stacks.queues import SourceQueues
@@ -111,7 +111,7 @@ class WebhookIngestion(Construct):
         self.api = WebhookApi(
             self,
             "Ingress",
-            source_names=[source.name for source in config.sources],
+            sources=[ApiSource(source.name, source.throttle_rate, source.throttle_burst) for source in config.sources],
             verifier=self.verifier,
             stage_name=config.stage_name,
             throttle_rate=config.api_throttle_rate,

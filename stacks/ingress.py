@@ -28,13 +28,24 @@ class FirewallSource:
     allowed_cidrs: Sequence[str] = ()
 
 
+@dataclass(frozen=True)
+class ApiSource:
+    """What the API needs to know of a source: its path segment and its own throttle."""
+
+    name: str
+    throttle_rate: int
+    throttle_burst: int
+
+
 class WebhookApi(Construct):
     """API Gateway REST API: ``POST /webhooks/{source}`` for each source, and nothing else.
 
     Binary media type ``*/*`` makes API Gateway hand every body to the verifier
     base64-encoded and untouched, so signatures are checked over the exact bytes
     sent. The stage writes JSON access logs, metrics and X-Ray traces, and
-    throttles before the function is reached.
+    throttles before the function is reached: each source's POST method has
+    a token bucket of its own, so a flood on one source's URL is answered 429
+    there and the other sources keep their capacity.
     """
 
     def __init__(
@@ -42,7 +53,7 @@ class WebhookApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        source_names: Sequence[str],
+        sources: Sequence[ApiSource],
         verifier: lambda_.IFunction,
         stage_name: str,
         throttle_rate: int,
@@ -78,6 +89,15 @@ class WebhookApi(Construct):
                 tracing_enabled=True,
                 throttling_rate_limit=throttle_rate,
                 throttling_burst_limit=throttle_burst,
+                method_options={
+                    f"/{WEBHOOK_PATH_PREFIX}/{source.name}/POST": apigw.MethodDeploymentOptions(
+                        # A method's own setting replaces the stage's for it, metrics included.
+                        metrics_enabled=True,
+                        throttling_rate_limit=source.throttle_rate,
+                        throttling_burst_limit=source.throttle_burst,
+                    )
+                    for source in sources
+                },
             ),
         )
         # An unknown path would otherwise answer 403 "Missing Authentication Token".
@@ -90,9 +110,9 @@ class WebhookApi(Construct):
         integration = apigw.LambdaIntegration(verifier, proxy=True, allow_test_invoke=False)
         webhooks = self.api.root.add_resource(WEBHOOK_PATH_PREFIX)
         self.methods: dict[str, apigw.Method] = {}
-        for name in source_names:
-            method = webhooks.add_resource(name).add_method("POST", integration)
-            self.methods[name] = method
+        for source in sources:
+            method = webhooks.add_resource(source.name).add_method("POST", integration)
+            self.methods[source.name] = method
             skip_checks(
                 method,
                 {
@@ -151,6 +171,16 @@ class WebhookFirewall(Construct):
     In priority order: per-source IP allow-lists (a request to an allow-listed
     source's path from any other address is blocked), the AWS managed
     IP-reputation list, a per-IP rate limit, and the body-size cap.
+
+    The rate limit does not count an allow-listed provider's requests to its
+    own source's path. A provider sends every delivery from a few addresses,
+    so a busy burst trips a per-IP limit meant for single attackers, and some
+    providers never retry a refused delivery (GitHub). Those requests stay
+    bounded by the source's own API Gateway throttle and still need a valid
+    signature. The exemption reuses what the allow-list rule already computes:
+    its path match labels the request (the costly part: a regex and two text
+    transformations, evaluated once per source), and the rate rule's scope-down
+    only matches that label and the same IP sets, a few capacity units a source.
     """
 
     def __init__(
@@ -166,9 +196,16 @@ class WebhookFirewall(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         rules: list[wafv2.CfnWebACL.RuleProperty] = []
+        from_providers: list[wafv2.CfnWebACL.StatementProperty] = []
         for source in sources:
-            if source.allowed_cidrs:
-                rules.append(self._allow_list_rule(source, priority=len(rules)))
+            if not source.allowed_cidrs:
+                continue
+            label = f"webhook-kit:path:{source.name}"
+            rules.append(_label_rule(f"path-{source.name}", len(rules), _path_statement(source.name), label))
+            on_path = _label_statement(label)
+            from_allowed = self._allowed_addresses(source)
+            rules.append(_block_rule(f"allow-list-{source.name}", len(rules), _and(on_path, _not(from_allowed))))
+            from_providers.append(_and(on_path, from_allowed))
         rules.append(_managed_rule("AWSManagedRulesAmazonIpReputationList", priority=len(rules)))
         rules.append(
             _block_rule(
@@ -176,7 +213,10 @@ class WebhookFirewall(Construct):
                 len(rules),
                 wafv2.CfnWebACL.StatementProperty(
                     rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                        limit=rate_limit, aggregate_key_type="IP", evaluation_window_sec=300
+                        limit=rate_limit,
+                        aggregate_key_type="IP",
+                        evaluation_window_sec=300,
+                        scope_down_statement=_not(_or(from_providers)) if from_providers else None,
                     )
                 ),
             )
@@ -210,7 +250,8 @@ class WebhookFirewall(Construct):
         # Ref of a web ACL is "name|id|scope"; CloudWatch names the ACL by its name.
         self.web_acl_name = Fn.select(0, Fn.split("|", self.web_acl.ref))
 
-    def _allow_list_rule(self, source: FirewallSource, *, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+    def _allowed_addresses(self, source: FirewallSource) -> wafv2.CfnWebACL.StatementProperty:
+        """A statement matching the source's allow-listed addresses: one IP set per IP version."""
         ip_set_statements = []
         for version, label in ((4, "IPV4"), (6, "IPV6")):
             cidrs = [cidr for cidr in source.allowed_cidrs if ipaddress.ip_network(cidr).version == version]
@@ -229,27 +270,7 @@ class WebhookFirewall(Construct):
                     ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(arn=ip_set.attr_arn)
                 )
             )
-        from_allowed = (
-            ip_set_statements[0]
-            if len(ip_set_statements) == 1
-            else wafv2.CfnWebACL.StatementProperty(
-                or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=ip_set_statements)
-            )
-        )
-        return _block_rule(
-            f"allow-list-{source.name}",
-            priority,
-            wafv2.CfnWebACL.StatementProperty(
-                and_statement=wafv2.CfnWebACL.AndStatementProperty(
-                    statements=[
-                        _path_statement(source.name),
-                        wafv2.CfnWebACL.StatementProperty(
-                            not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=from_allowed)
-                        ),
-                    ]
-                )
-            ),
-        )
+        return _or(ip_set_statements)
 
 
 def source_path_regex(source_name: str) -> str:
@@ -312,6 +333,43 @@ def _body_size_statement(max_body_bytes: int, body_inspection_kb: int) -> wafv2.
             regex_string=integer_greater_than_regex(max_body_bytes),
             text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
         )
+    )
+
+
+def _and(*statements: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        and_statement=wafv2.CfnWebACL.AndStatementProperty(statements=list(statements))
+    )
+
+
+def _or(statements: Sequence[wafv2.CfnWebACL.StatementProperty]) -> wafv2.CfnWebACL.StatementProperty:
+    # WAF wants at least two statements in an OR.
+    if len(statements) == 1:
+        return statements[0]
+    return wafv2.CfnWebACL.StatementProperty(or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=statements))
+
+
+def _not(statement: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=statement))
+
+
+def _label_statement(label: str) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        label_match_statement=wafv2.CfnWebACL.LabelMatchStatementProperty(scope="LABEL", key=label)
+    )
+
+
+def _label_rule(
+    name: str, priority: int, statement: wafv2.CfnWebACL.StatementProperty, label: str
+) -> wafv2.CfnWebACL.RuleProperty:
+    """A rule that only labels what it matches (Count still adds the rule's labels), for later rules to reuse."""
+    return wafv2.CfnWebACL.RuleProperty(
+        name=name,
+        priority=priority,
+        action=wafv2.CfnWebACL.RuleActionProperty(count={}),
+        rule_labels=[wafv2.CfnWebACL.LabelProperty(name=label)],
+        statement=statement,
+        visibility_config=_visibility(name),
     )
 
 

@@ -53,8 +53,8 @@ def default_stack() -> Synthesized:
 
 # A configuration that switches on what the default leaves off: allow-lists
 # (IPv4 and IPv6), an alarm e-mail, an existing secret, a URL-signing scheme,
-# a generic HMAC source, batching, a small body cap WAF can measure, and no
-# data retention.
+# a generic HMAC source, batching, a source throttle of its own, a small body
+# cap WAF can measure, and no data retention.
 VARIANT = {
     "stack_name": "WebhookKitVariant",
     "stage_name": "staging",
@@ -72,6 +72,8 @@ VARIANT = {
             "max_concurrency": 3,
             "max_receive_count": 3,
             "timeout_seconds": 20,
+            "throttle_rate": 20,
+            "throttle_burst": 40,
         },
         {
             "name": "twilio-sms",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from aws_cdk.assertions import Match
 
 from stacks.ingress import integer_greater_than_regex, source_path_regex
@@ -44,15 +45,19 @@ def test_stage_has_access_logs_metrics_tracing_and_throttling(default_stack: Syn
             "StageName": config.stage_name,
             "TracingEnabled": True,
             "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("status")},
-            "MethodSettings": [
-                Match.object_like(
-                    {
-                        "MetricsEnabled": True,
-                        "ThrottlingRateLimit": config.api_throttle_rate,
-                        "ThrottlingBurstLimit": config.api_throttle_burst,
-                    }
-                )
-            ],
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "ResourcePath": "/*",
+                            "HttpMethod": "*",
+                            "MetricsEnabled": True,
+                            "ThrottlingRateLimit": config.api_throttle_rate,
+                            "ThrottlingBurstLimit": config.api_throttle_burst,
+                        }
+                    )
+                ]
+            ),
         },
     )
 
@@ -125,14 +130,33 @@ def test_each_allow_listed_source_gets_ip_sets_and_a_blocking_rule(variant_stack
     }
     rules = _rules(variant_stack)
     assert "allow-list-twilio-sms" not in rules
-    stripe = rules["allow-list-stripe"]
-    assert stripe["Action"] == {"Block": {}}
-    path, negated = stripe["Statement"]["AndStatement"]["Statements"]
-    assert path["RegexMatchStatement"]["RegexString"] == source_path_regex("stripe")
-    ip_refs = negated["NotStatement"]["Statement"]["OrStatement"]["Statements"]
-    assert len(ip_refs) == 2 and all("IPSetReferenceStatement" in ref for ref in ip_refs)
-    erp_negated = rules["allow-list-erp"]["Statement"]["AndStatement"]["Statements"][1]
-    assert "IPSetReferenceStatement" in erp_negated["NotStatement"]["Statement"]
+    for source in ("stripe", "erp"):
+        rule = rules[f"allow-list-{source}"]
+        assert rule["Action"] == {"Block": {}}
+        on_path, negated = rule["Statement"]["AndStatement"]["Statements"]
+        labelled_paths = _labelled_paths(variant_stack, before=f"allow-list-{source}")
+        assert labelled_paths[on_path["LabelMatchStatement"]["Key"]] == source_path_regex(source)
+        assert _ip_set_refs(negated["NotStatement"]["Statement"]) == _ip_set_ids_of(variant_stack, source)
+    assert len(_ip_set_ids_of(variant_stack, "stripe")) == 2  # IPv4 and IPv6
+
+
+def test_path_rules_only_label_and_decode_the_path_first(variant_stack: Synthesized) -> None:
+    for name in ("path-stripe", "path-erp"):
+        rule = _rules(variant_stack)[name]
+        assert rule["Action"] == {"Count": {}}  # labels the request, decides nothing
+        transformations = rule["Statement"]["RegexMatchStatement"]["TextTransformations"]
+        assert [t["Type"] for t in transformations] == ["URL_DECODE", "NORMALIZE_PATH"]
+
+
+def _labelled_paths(synth: Synthesized, *, before: str) -> dict[str, str]:
+    """Label -> the path regex of the rule that adds it, for rules that run before rule ``before``."""
+    rules = _rules(synth)
+    return {
+        label["Name"]: rule["Statement"]["RegexMatchStatement"]["RegexString"]
+        for rule in rules.values()
+        if rule["Priority"] < rules[before]["Priority"]
+        for label in rule.get("RuleLabels", [])
+    }
 
 
 def test_source_path_regex_matches_the_source_path_with_or_without_stage() -> None:
@@ -149,3 +173,72 @@ def test_integer_regex_is_exactly_greater_than() -> None:
         wrong = [n for n in range(0, 3 * limit + 100) if bool(pattern.match(str(n))) != (n > limit)]
         assert wrong == [], (limit, wrong[:5])
         assert pattern.match("0" + str(limit + 1)) and not pattern.match("0" + str(limit))
+
+
+def _stage_method_settings(synth: Synthesized) -> dict[tuple[str, str], dict]:
+    (stage,) = synth.resources("AWS::ApiGateway::Stage").values()
+    return {(m["ResourcePath"], m["HttpMethod"]): m for m in stage["Properties"]["MethodSettings"]}
+
+
+@pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
+def test_each_source_has_its_own_method_throttle_under_the_stage_ceiling(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(stack)
+    config = synth.config
+    settings = _stage_method_settings(synth)
+    ceiling = settings.pop(("/*", "*"))
+    assert (ceiling["ThrottlingRateLimit"], ceiling["ThrottlingBurstLimit"]) == (
+        config.api_throttle_rate,
+        config.api_throttle_burst,
+    )
+    # API Gateway escapes the resource path's slashes as "~1".
+    expected = {(f"/~1webhooks~1{source.name}", "POST"): source for source in config.sources}
+    assert set(settings) == set(expected)
+    for key, source in expected.items():
+        assert settings[key]["ThrottlingRateLimit"] == source.throttle_rate
+        assert settings[key]["ThrottlingBurstLimit"] == source.throttle_burst
+        assert settings[key]["MetricsEnabled"] is True
+    if stack == "variant_stack":
+        stripe = settings[("/~1webhooks~1stripe", "POST")]
+        assert (stripe["ThrottlingRateLimit"], stripe["ThrottlingBurstLimit"]) == (20, 40)
+
+
+def _ip_set_ids_of(synth: Synthesized, source: str) -> set[str]:
+    return {
+        logical_id
+        for logical_id, ip_set in synth.resources("AWS::WAFv2::IPSet").items()
+        if ip_set["Properties"]["Description"].endswith(f"source {source}")
+    }
+
+
+def _ip_set_refs(statement: dict) -> set[str]:
+    """The IP sets a statement (an IP set reference, or an OR of them) matches."""
+    if "IPSetReferenceStatement" in statement:
+        return {statement["IPSetReferenceStatement"]["Arn"]["Fn::GetAtt"][0]}
+    refs = [_ip_set_refs(s) for s in statement["OrStatement"]["Statements"]]
+    return set().union(*refs)
+
+
+def test_rate_rule_does_not_count_allow_listed_providers_on_their_own_path(variant_stack: Synthesized) -> None:
+    rate = _rules(variant_stack)["rate-limit"]
+    labelled_paths = _labelled_paths(variant_stack, before="rate-limit")
+    scope_down = rate["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    # Capacity units: the costly regex and text transformations run once, in the labelling rules.
+    assert "Regex" not in json.dumps(scope_down) and "TextTransformations" not in json.dumps(scope_down)
+    excluded = scope_down["NotStatement"]["Statement"]
+    exempt: dict[str, set[str]] = {}
+    for pair in excluded["OrStatement"]["Statements"]:
+        label, addresses = pair["AndStatement"]["Statements"]
+        assert label["LabelMatchStatement"]["Scope"] == "LABEL"
+        path = labelled_paths[label["LabelMatchStatement"]["Key"]]
+        exempt[path] = _ip_set_refs(addresses)
+    allow_listed = [source for source in variant_stack.config.sources if source.allowed_cidrs]
+    assert len(allow_listed) == 2
+    assert exempt == {source_path_regex(s.name): _ip_set_ids_of(variant_stack, s.name) for s in allow_listed}
+    assert all(exempt.values())
+
+
+def test_rate_rule_counts_everything_when_no_source_is_allow_listed(default_stack: Synthesized) -> None:
+    rate = _rules(default_stack)["rate-limit"]["Statement"]["RateBasedStatement"]
+    assert "ScopeDownStatement" not in rate

@@ -162,3 +162,26 @@ def test_a_secret_cache_shorter_than_a_minute_is_refused(seconds: int) -> None:
     assert "secrets_max_age_seconds" in message and "60" in message
     data["secrets_max_age_seconds"] = 60
     assert parse_config(data).secrets_max_age_seconds == 60
+
+
+def test_each_source_gets_its_own_throttle_within_the_stage_ceiling() -> None:
+    config = load_config(ROOT / "webhook-kit.toml")
+    for source in config.sources:
+        assert 1 <= source.throttle_rate <= source.throttle_burst
+        assert source.throttle_rate <= config.api_throttle_rate and source.throttle_burst <= config.api_throttle_burst
+    tuned = parse_config(_with_source(throttle_rate=20, throttle_burst=40)).sources[0]
+    assert (tuned.throttle_rate, tuned.throttle_burst) == (20, 40)
+
+
+def test_a_source_burst_below_its_rate_is_refused_naming_the_field() -> None:
+    message = _error(_with_source(throttle_rate=30, throttle_burst=20))
+    assert "sources.0: throttle_burst 20 must be at least throttle_rate 30" in message
+
+
+def test_a_source_throttle_above_the_stage_ceiling_is_refused_naming_the_fields() -> None:
+    data = _with_source(throttle_rate=600, throttle_burst=1200)
+    message = _error(data)
+    assert "sources.stripe.throttle_rate 600 exceeds api_throttle_rate 500" in message
+    assert "sources.stripe.throttle_burst 1200 exceeds api_throttle_burst 1000" in message
+    data["api_throttle_rate"], data["api_throttle_burst"] = 600, 1200
+    assert parse_config(data).sources[0].throttle_rate == 600
