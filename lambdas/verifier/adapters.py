@@ -8,6 +8,8 @@ fake. Every failure surfaces as ``DependencyError`` so the caller can answer
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities import parameters
@@ -20,6 +22,10 @@ class DependencyError(RuntimeError):
 
 class SecretFormatError(DependencyError):
     """The secret exists but does not hold ``{"secrets": [...]}`` (an operator error)."""
+
+
+class StaleSecrets(list[str]):
+    """The last good secrets, served because a refresh failed (within the grace period)."""
 
 
 class Adapters(Protocol):
@@ -47,10 +53,26 @@ def parse_secret(raw: Any) -> list[str]:
 
 
 class AwsAdapters:
-    """Secrets Manager through Powertools (cached for ``max_age`` seconds), SQS and S3 through boto3."""
+    """Secrets Manager through Powertools (cached for ``max_age`` seconds), SQS and S3 through boto3.
 
-    def __init__(self, *, secrets_max_age_seconds: int) -> None:
+    When a refresh fails, the last secrets read are served for up to
+    ``secrets_grace_seconds`` after the last successful read (so at most
+    max_age + grace after Secrets Manager last answered), as ``StaleSecrets``:
+    a Secrets Manager hiccup then costs nothing, where it used to turn every
+    webhook into a 503. After the grace period the failure surfaces as usual.
+    """
+
+    def __init__(
+        self,
+        *,
+        secrets_max_age_seconds: int,
+        secrets_grace_seconds: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._max_age = secrets_max_age_seconds
+        self._grace = secrets_grace_seconds
+        self._clock = clock
+        self._last_good: dict[str, tuple[list[str], float]] = {}
         # Its own provider rather than get_secret's module-wide one: the cache
         # and client then live and die with this object (one per cold start).
         self._secrets: parameters.SecretsProvider | None = None
@@ -67,8 +89,14 @@ class AwsAdapters:
                 self._secrets = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
             raw = self._secrets.get(secret_id, max_age=self._max_age)
         except (parameters.GetParameterError, BotoCoreError, ClientError) as error:
+            last = self._last_good.get(secret_id)
+            if last is not None and self._clock() - last[1] <= self._grace:
+                return StaleSecrets(last[0])
             raise DependencyError(f"secret fetch failed: {type(error).__name__}") from error
-        return parse_secret(raw)
+        secrets = parse_secret(raw)
+        # Every successful read, cached or not: a cached value is at most max_age old.
+        self._last_good[secret_id] = (secrets, self._clock())
+        return secrets
 
     def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         if self._s3 is None:

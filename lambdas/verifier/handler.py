@@ -45,6 +45,7 @@ METRIC_REJECTED = "Rejected"
 METRIC_ENQUEUE_FAILURES = "EnqueueFailures"
 METRIC_SECRET_FAILURES = "SecretFetchFailures"  # noqa: S105 - a metric name
 METRIC_HANDSHAKES = "Handshakes"
+METRIC_STALE_SECRETS = "SecretsServedStale"
 
 
 @dataclass
@@ -57,12 +58,18 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
+def _aws_adapters(config: VerifierConfig) -> AwsAdapters:
+    return AwsAdapters(
+        secrets_max_age_seconds=config.secrets_max_age_seconds, secrets_grace_seconds=config.secrets_grace_seconds
+    )
+
+
 def runtime() -> Runtime:
     """The cold-start state: config from the environment, AWS adapters."""
     global _runtime
     if _runtime is None:
         config = load_config()
-        _runtime = Runtime(config, AwsAdapters(secrets_max_age_seconds=config.secrets_max_age_seconds))
+        _runtime = Runtime(config, _aws_adapters(config))
     return _runtime
 
 
@@ -77,7 +84,7 @@ def install(
     config = config or load_config()
     _runtime = Runtime(
         config=config,
-        adapters=adapters or AwsAdapters(secrets_max_age_seconds=config.secrets_max_age_seconds),
+        adapters=adapters or _aws_adapters(config),
         clock=clock or time.time,
     )
     return _runtime
@@ -95,6 +102,11 @@ def _record(outcome: Outcome) -> None:
     if outcome.delivery_id:
         logger.set_correlation_id(outcome.delivery_id)
     fields = {"source": outcome.source, "status": outcome.status, "reason": outcome.reason or None}
+    if outcome.stale_secret:
+        metrics.add_metric(name=METRIC_STALE_SECRETS, unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "Secrets Manager refresh failed: verified with the last good secrets (grace period)", extra=fields
+        )
     if outcome.result == "accepted":
         metrics.add_metric(name=METRIC_ACCEPTED, unit=MetricUnit.Count, value=1)
         logger.info(

@@ -21,6 +21,8 @@ import pytest
 from shared.message import ENCODING_CLAIM_CHECK, ENCODING_TEXT, from_sqs_record
 from shared.schemes import get_scheme
 from verifier import handler as verifier_handler
+from verifier.adapters import AwsAdapters
+from verifier.config import ConfigError, load_config
 
 EVENT = json.loads((Path(__file__).parents[1] / "unit" / "vectors" / "apigateway_rest_event.json").read_text())
 SOURCE = "github"
@@ -153,3 +155,37 @@ def test_bad_signature_is_401_and_nothing_enqueued(aws: dict[str, Any]) -> None:
 
     assert verifier_handler.handler(event, Context())["statusCode"] == 401
     assert receive_all(aws["sqs"], aws["queue_url"]) == []
+
+
+def test_a_failed_secret_refresh_serves_the_last_good_secret_for_the_grace_period_only(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # max_age 0: every request goes to Secrets Manager, so the refresh after the outage is the one that fails.
+    clock = {"now": 1000.0}
+    adapters = AwsAdapters(secrets_max_age_seconds=0, secrets_grace_seconds=600, clock=lambda: clock["now"])
+    verifier_handler.install(adapters=adapters)
+    assert verifier_handler.handler(github_event(b'{"ref":"a"}', "d-a"), Context())["statusCode"] == 202
+    # Secrets Manager stops answering for this secret (an outage, a throttle, a bad policy change).
+    boto3.client("secretsmanager").delete_secret(SecretId="webhooks/github", ForceDeleteWithoutRecovery=True)
+    capsys.readouterr()
+
+    clock["now"] += 600
+    within = verifier_handler.handler(github_event(b'{"ref":"b"}', "d-b"), Context())
+    said = capsys.readouterr().out
+    clock["now"] += 1
+    after = verifier_handler.handler(github_event(b'{"ref":"c"}', "d-c"), Context())
+
+    assert within["statusCode"] == 202
+    assert '"SecretsServedStale":[1.0]' in said
+    assert "verified with the last good secrets" in caplog.text
+    assert after["statusCode"] == 503
+    delivered = [
+        m["MessageAttributes"]["delivery_id"]["StringValue"] for m in receive_all(aws["sqs"], aws["queue_url"])
+    ]
+    assert sorted(delivered) == ["d-a", "d-b"]
+
+
+def test_secrets_max_age_below_a_minute_is_refused(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRETS_MAX_AGE_SECONDS", "0")
+    with pytest.raises(ConfigError, match="SECRETS_MAX_AGE_SECONDS must be at least 60"):
+        load_config()
