@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -62,32 +63,32 @@ def _as_lambda_record(kwargs: dict) -> dict:
     }
 
 
+def _message(**overrides: Any) -> QueuedWebhook:
+    fields: dict[str, Any] = {
+        "source": "stripe",
+        "delivery_id": "evt_1",
+        "event_type": "invoice.paid",
+        "received_at": "2026-11-30T12:00:00.000Z",
+        "content_type": "application/json",
+        **overrides,
+    }
+    return QueuedWebhook(**fields)
+
+
+def _round_trip(message: QueuedWebhook) -> QueuedWebhook:
+    return from_sqs_record(_as_lambda_record(to_send_message_kwargs(message)))
+
+
 @given(body=st.binary(min_size=1, max_size=1024), headers=st.dictionaries(st.text(min_size=1), st.text(), max_size=3))
 def test_round_trip_through_the_lambda_event_shape(body: bytes, headers: dict[str, str]) -> None:
-    message = QueuedWebhook(
-        source="stripe",
-        delivery_id="evt_1",
-        event_type="invoice.paid",
-        received_at="2026-11-30T12:00:00.000Z",
-        content_type="application/json",
-        headers=headers,
-        body=body,
-    )
+    message = _message(headers=headers, body=body)
     parsed = from_sqs_record(_as_lambda_record(to_send_message_kwargs(message)))
     assert parsed == message
 
 
 def test_claim_check_pointer_round_trips() -> None:
     pointer = ClaimCheck(bucket="b", key="stripe/abc", size=2_000_000, sha256="0" * 64)
-    message = QueuedWebhook(
-        source="stripe",
-        delivery_id="evt_2",
-        event_type="",
-        received_at="2026-11-30T12:00:00.000Z",
-        content_type="",
-        claim_check=pointer,
-    )
-    parsed = from_sqs_record(_as_lambda_record(to_send_message_kwargs(message)))
+    parsed = _round_trip(_message(event_type="", content_type="", claim_check=pointer))
     assert parsed.claim_check == pointer and parsed.body is None
 
 
@@ -95,30 +96,17 @@ UNSIGNED = Provenance(delivery_id_signed=False, event_type_signed=False, idempot
 
 
 def test_provenance_round_trips_and_costs_no_attribute_when_everything_is_signed() -> None:
-    fields = {
-        "source": "github",
-        "delivery_id": "d-1",
-        "event_type": "push",
-        "received_at": "2026-11-30T12:00:00.000Z",
-        "content_type": "application/json",
-        "body": b"{}",
-    }
-    unsigned = QueuedWebhook(**fields, provenance=UNSIGNED)  # type: ignore[arg-type]
-    signed = QueuedWebhook(**fields)  # type: ignore[arg-type]
+    unsigned = _message(body=b"{}", provenance=UNSIGNED)
+    signed = _message(body=b"{}")
 
-    assert from_sqs_record(_as_lambda_record(to_send_message_kwargs(unsigned))).provenance == UNSIGNED
+    assert _round_trip(unsigned).provenance == UNSIGNED
     assert ATTR_PROVENANCE not in to_send_message_kwargs(signed)["MessageAttributes"]
-    assert from_sqs_record(_as_lambda_record(to_send_message_kwargs(signed))).provenance == SIGNED
+    assert _round_trip(signed).provenance == SIGNED
     assert SIGNED.keys_for("d-1") == ("d-1",) and UNSIGNED.keys_for("d-1") == UNSIGNED.idempotency_keys
 
 
 def test_a_dead_lettered_message_stays_within_sqs_ten_attributes() -> None:
-    message = QueuedWebhook(
-        source="github",
-        delivery_id="d-1",
-        event_type="push",
-        received_at="2026-11-30T12:00:00.000Z",
-        content_type="application/json",
+    message = _message(
         headers={"x-github-hook-id": "1"},
         claim_check=ClaimCheck(bucket="b", key="k", size=1, sha256="0" * 64),
         provenance=UNSIGNED,
@@ -138,7 +126,7 @@ def test_a_dead_lettered_message_stays_within_sqs_ten_attributes() -> None:
     ],
 )
 def test_a_malformed_provenance_is_a_message_format_error(raw: str) -> None:
-    record = _as_lambda_record(to_send_message_kwargs(QueuedWebhook("s", "d", "", "", "", body=b"x")))
+    record = _as_lambda_record(to_send_message_kwargs(_message(body=b"x")))
     record["messageAttributes"][ATTR_PROVENANCE] = {"stringValue": raw, "dataType": "String"}
     with pytest.raises(MessageFormatError):
         from_sqs_record(record)
