@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.schemes import SCHEMES, GenericHmac, SchemeConfigError
 
@@ -55,6 +56,30 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def public_url_problem(url: Any) -> str | None:
+    """Why ``url`` cannot be the URL a provider signs, or None.
+
+    The query string is read from each request (API Gateway passes it on), so
+    one in the configured URL would be signed twice; a fragment is never sent.
+    """
+    if not isinstance(url, str):
+        return "must be a string"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        return "is not a URL with a valid host and port"
+    if parts.scheme not in ("http", "https"):
+        return "must be an http(s) URL"
+    if not parts.hostname:
+        return "must name a host"
+    if "?" in url:
+        return "must not have a query string: the query is taken from each request"
+    if "#" in url:
+        return "must not have a fragment"
+    return None
+
+
 def _source(name: str, spec: Any) -> SourceConfig:
     where = f"WEBHOOK_SOURCES[{name!r}]"
     if not isinstance(spec, dict):
@@ -71,8 +96,12 @@ def _source(name: str, spec: Any) -> SourceConfig:
     options = spec.get("options") or {}
     if not isinstance(options, dict):
         raise ConfigError(f"{where}.options must be an object")
-    if scheme in ("twilio", "square") and not options.get("public_url"):
-        raise ConfigError(f"{where}.options.public_url is required for {scheme}: it is what the provider signs")
+    if scheme in ("twilio", "square"):
+        if not options.get("public_url"):
+            raise ConfigError(f"{where}.options.public_url is required for {scheme}: it is what the provider signs")
+        problem = public_url_problem(options["public_url"])
+        if problem:
+            raise ConfigError(f"{where}.options.public_url {problem}")
     if scheme == "generic-hmac":
         try:
             GenericHmac.validate_options(options)
