@@ -510,3 +510,179 @@ def test_signature_headers_cover_what_sign_emits_as_signature(scheme: str) -> No
     signed = get_scheme(scheme).sign(b"{}", secret_for(scheme, b"k"), timestamp=NOW, options=OPTIONS[scheme])
     carried = get_scheme(scheme).signature_headers(OPTIONS[scheme])
     assert carried & set(signed), "the header holding the signature must be stripped before queueing"
+
+
+# --------------------------------------------------------------------------- svix: the unbranded header set
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_svix_library_accepts_unbranded_webhook_headers_and_so_do_we(body: bytes) -> None:
+    # svix 2.9.1, svix/webhooks.py Webhook.verify: each of id, signature and timestamp is
+    # read from svix-* and, when that is absent, from webhook-*. Svix sends either set.
+    from svix.webhooks import Webhook
+
+    secret = secret_for("svix", b"svix-oracle-key")
+    now = int(time.time())
+    signature = Webhook(secret).sign("msg_u", datetime.fromtimestamp(now, UTC), body.decode())
+    headers = {"webhook-id": "msg_u", "webhook-timestamp": str(now), "webhook-signature": signature}
+    Webhook(secret).verify(body, headers)  # raises if the oracle disagrees
+    request = Request(headers=headers, body=body)
+    assert verify("svix", request, [secret], now)
+    assert get_scheme("svix").delivery_id(request, {}) == "msg_u"
+    assert "webhook-signature" in get_scheme("svix").signature_headers({})
+
+
+def test_svix_takes_id_timestamp_and_signature_from_one_set_never_a_mix() -> None:
+    # The svix library falls back header by header, so it would pair svix-id with a
+    # webhook-signature. Here an incomplete svix-* set is ignored as a whole: the
+    # webhook-* set is read, whose id the signature does not cover.
+    secret = secret_for("svix", b"k")
+    signed = get_scheme("svix").sign(b"{}", secret, timestamp=NOW, options={}, msg_id="msg_a")
+    headers = {
+        "svix-id": "msg_a",
+        "svix-timestamp": str(NOW),
+        "webhook-id": "msg_b",
+        "webhook-timestamp": str(NOW),
+        "webhook-signature": signed["svix-signature"],
+    }
+    request = Request(headers=headers, body=b"{}")
+    assert not verify("svix", request, [secret], NOW)
+    assert get_scheme("svix").delivery_id(request, {}) == "msg_b"
+
+
+def test_svix_with_both_complete_sets_reads_the_svix_set_as_its_library_does() -> None:
+    secret = secret_for("svix", b"k")
+    ours = get_scheme("svix").sign(b"{}", secret, timestamp=NOW, options={}, msg_id="msg_svix")
+    other = get_scheme("standard-webhooks").sign(b"{}", secret, timestamp=NOW, options={}, msg_id="msg_web")
+    request = Request(headers={**ours, **other}, body=b"{}")
+    assert verify("svix", request, [secret], NOW)
+    assert get_scheme("svix").delivery_id(request, {}) == "msg_svix"
+
+
+def test_standard_webhooks_does_not_read_svix_headers() -> None:
+    secret = secret_for("svix", b"k")
+    request = Request(headers=get_scheme("svix").sign(b"{}", secret, timestamp=NOW, options={}), body=b"{}")
+    assert not verify("standard-webhooks", request, [secret], NOW)
+
+
+# --------------------------------------------------------------------------- shopify: the Events header set
+
+# Shopify's Events deliveries (shopify.dev/docs/apps/build/events/verify-deliveries: "a
+# base64-encoded HMAC signature in the Shopify-Hmac-Sha256 header, generated using your
+# app's client secret and the raw request body") carry the un-prefixed header set. Shopify's
+# library (Shopify/shopify-app-js, packages/apps/shopify-api/lib/webhooks/header-names.ts and
+# validate.ts) names it: shopify-hmac-sha256, shopify-topic, shopify-event-id, ...; Events
+# deliveries "currently send both shopify-* and x-shopify-* headers", and the library reads
+# the shopify-* set whenever shopify-hmac-sha256 is present.
+
+
+def _shopify_events_headers(secret: str, body: bytes) -> dict[str, str]:
+    return {
+        "shopify-hmac-sha256": base64.b64encode(_hmac_digest(secret, body)).decode(),
+        "shopify-topic": "Product",
+        "shopify-event-id": "ev-events-1",
+        "shopify-webhook-id": "wh-events-1",
+        "shopify-shop-domain": "demo.myshopify.com",
+        "shopify-api-version": "unstable",
+    }
+
+
+def test_shopify_events_delivery_verifies_with_id_and_topic_from_the_same_set() -> None:
+    secret, body = "shopify-client-secret", b'{"topic":"Product","action":"update"}'
+    request = Request(headers=_shopify_events_headers(secret, body), body=body)
+    assert verify("shopify", request, [secret], NOW)
+    assert _ids("shopify", dict(request.headers), body) == ("ev-events-1", "Product")
+    assert "shopify-hmac-sha256" in get_scheme("shopify").signature_headers({})
+
+
+def test_shopify_events_delivery_carrying_both_sets_is_read_from_the_unprefixed_set() -> None:
+    secret, body = "shopify-client-secret", b"{}"
+    legacy = {
+        "x-shopify-hmac-sha256": base64.b64encode(_hmac_digest(secret, body)).decode(),
+        "x-shopify-topic": "products/update",
+        "x-shopify-event-id": "ev-legacy",
+    }
+    headers = {**legacy, **_shopify_events_headers(secret, body)}
+    assert verify("shopify", Request(headers=headers, body=body), [secret], NOW)
+    assert _ids("shopify", headers, body) == ("ev-events-1", "Product")
+    # The un-prefixed signature is the one checked: a wrong one is not rescued by the X- one.
+    headers["shopify-hmac-sha256"] = base64.b64encode(_hmac_digest("another", body)).decode()
+    assert not verify("shopify", Request(headers=headers, body=body), [secret], NOW)
+
+
+def test_shopify_legacy_set_is_read_when_there_is_no_unprefixed_signature() -> None:
+    secret, body = "shopify-client-secret", b"{}"
+    headers = {
+        "x-shopify-hmac-sha256": base64.b64encode(_hmac_digest(secret, body)).decode(),
+        "x-shopify-event-id": "ev-legacy",
+        "x-shopify-topic": "orders/create",
+        "shopify-event-id": "not-this-one",
+    }
+    assert verify("shopify", Request(headers=headers, body=body), [secret], NOW)
+    assert _ids("shopify", headers, body) == ("ev-legacy", "orders/create")
+
+
+# --------------------------------------------------------------------------- twilio: ports and form size
+
+
+@pytest.mark.parametrize(
+    ("public_url", "signed_url"),
+    [
+        ("https://hooks.example.com:8443/t", "https://hooks.example.com/t"),  # port not signed
+        ("https://hooks.example.com:8443/t", "https://hooks.example.com:8443/t"),
+        ("http://hooks.example.com:8080/t", "http://hooks.example.com/t"),
+        ("https://hooks.example.com/t", "https://hooks.example.com:443/t"),
+        ("https://hooks.example.com:443/t", "https://hooks.example.com/t"),
+    ],
+)
+def test_twilio_verifies_what_its_validator_accepts_for_the_configured_url(public_url: str, signed_url: str) -> None:
+    # twilio 9.13.0, twilio/request_validator.py RequestValidator.validate: the signature
+    # is checked against the URL with its port removed (remove_port, any port) and with
+    # one added (add_port, 443/80 when it has none).
+    from twilio.request_validator import RequestValidator
+
+    token, params = "t", {"A": "1"}
+    signature = RequestValidator(token).compute_signature(signed_url, params)
+    assert RequestValidator(token).validate(public_url, params, signature)
+    request = Request(headers={"x-twilio-signature": signature}, body=b"A=1")
+    options = {"public_url": public_url}
+    assert get_scheme("twilio").verify(request, [token], now=NOW, tolerance_seconds=0, options=options)
+
+
+def _twilio_form(fields: int) -> tuple[bytes, dict[str, str]]:
+    params = {f"F{i:06d}": str(i) for i in range(fields)}
+    return "&".join(f"{k}={v}" for k, v in params.items()).encode(), params
+
+
+def test_twilio_form_at_the_field_cap_verifies() -> None:
+    from twilio.request_validator import RequestValidator
+
+    from shared.schemes import MAX_TWILIO_FORM_FIELDS
+
+    body, params = _twilio_form(MAX_TWILIO_FORM_FIELDS)
+    signature = RequestValidator("t").compute_signature(PUBLIC_URL, params)
+    request = Request(headers={"x-twilio-signature": signature}, body=body)
+    assert verify("twilio", request, ["t"], NOW)
+
+
+def test_twilio_form_over_the_field_cap_is_refused_without_being_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.parse
+
+    from twilio.request_validator import RequestValidator
+
+    from shared import schemes
+
+    parsed: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        pairs = urllib.parse.parse_qsl(*args, **kwargs)  # raises before parsing past the cap
+        parsed.append(len(pairs))
+        return pairs
+
+    monkeypatch.setattr(schemes, "parse_qsl", spy)
+    over, over_params = _twilio_form(schemes.MAX_TWILIO_FORM_FIELDS + 1)
+    signature = RequestValidator("t").compute_signature(PUBLIC_URL, over_params)  # even if genuinely signed
+    assert not verify("twilio", Request(headers={"x-twilio-signature": signature}, body=over), ["t"], NOW)
+    forged = b"a=1&" * 500_000
+    assert not verify("twilio", Request(headers={"x-twilio-signature": "AAAA"}, body=forged), ["t"], NOW)
+    assert parsed == []

@@ -20,7 +20,7 @@ from test_schemes_support import (
     with_timestamp,
 )
 
-from shared.schemes import SCHEMES, Request, get_scheme
+from shared.schemes import SCHEMES, Headers, Request, get_scheme
 
 NOW = 1_700_000_000
 TOLERANCE = 300
@@ -161,3 +161,74 @@ def test_twilio_form_post_with_any_added_parameter_is_rejected(params: list, ext
     assert verify("twilio", Request(headers=headers, body=body), ["tok"], NOW)
     tampered = urlencode([*params, extra]).encode()
     assert not verify("twilio", Request(headers=headers, body=tampered), ["tok"], NOW)
+
+
+@pytest.mark.parametrize("scheme", ALL)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pairs=st.lists(st.tuples(header_names, hostile_text), max_size=8), body=bodies)
+def test_hostile_repeated_headers_never_raise_and_never_verify(
+    scheme: str, pairs: list[tuple[str, str]], body: bytes
+) -> None:
+    request = Request(headers=Headers(pairs), body=body, url="https://h.example/x")
+    impl = get_scheme(scheme)
+    secret = secret_for(scheme, b"k")
+    assert impl.verify(request, [secret], now=NOW, tolerance_seconds=TOLERANCE, options=OPTIONS[scheme]) is False
+    impl.delivery_id(request, OPTIONS[scheme])
+    impl.event_type(request, OPTIONS[scheme])
+
+
+# How a query may be spelled in the URL configured at Twilio: urlencode's form encoding,
+# strict percent-encoding, JavaScript's encodeURIComponent, and typed by hand (only what
+# must be escaped is escaped, a space as "+" or %20).
+_HAND = "/?:@!$'()*,;="
+
+
+def _spell(pairs: list[tuple[str, str]], style: str) -> str:
+    from urllib.parse import quote, quote_plus, urlencode
+
+    if style == "urlencode":
+        return urlencode(pairs)
+    if style == "percent":
+        return urlencode(pairs, quote_via=quote)
+    quoted, safe = {"js": (quote, "!'()*"), "hand": (quote, _HAND), "hand-plus": (quote_plus, _HAND)}[style]
+    return "&".join(f"{quoted(k, safe=safe.replace('=', ''))}={quoted(v, safe=safe)}" for k, v in pairs)
+
+
+query_chars = st.sampled_from("aZ09 -_.~+/?:@!$'()*,;=&%#é日\"<>[]")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    query=st.lists(
+        st.tuples(st.text(query_chars, min_size=1, max_size=6), st.text(query_chars, max_size=10)),
+        max_size=4,
+        unique_by=lambda pair: pair[0],
+    ),
+    style=st.sampled_from(["urlencode", "percent", "js", "hand", "hand-plus"]),
+    port=st.sampled_from(["", ":443", ":8443"]),
+    signed_with_port=st.booleans(),
+    params=st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=12), max_size=4),
+)
+def test_twilio_verifies_every_signature_its_own_validator_accepts(
+    query: list[tuple[str, str]], style: str, port: str, signed_with_port: bool, params: dict[str, str]
+) -> None:
+    # Oracle: twilio 9.13.0 RequestValidator (twilio/request_validator.py). Twilio signs the
+    # URL as configured (here public_url + the query in one spelling); its validator accepts
+    # that URL with the port removed or added. API Gateway hands the query over decoded and
+    # grouped by name (parse_qsl: "+" and %20 both become a space).
+    from urllib.parse import parse_qsl, urlencode, urlparse
+
+    from twilio.request_validator import RequestValidator, add_port, remove_port
+
+    public_url = f"https://hooks.example.com{port}/twilio"
+    spelled = _spell(query, style)
+    requested = public_url + ("?" + spelled if spelled else "")
+    signed_url = (add_port if signed_with_port else remove_port)(urlparse(requested))
+    signature = RequestValidator("tok").compute_signature(signed_url, params)
+    assert RequestValidator("tok").validate(requested, params, signature)
+
+    decoded = tuple(parse_qsl(spelled, keep_blank_values=True))
+    request = Request(headers={"x-twilio-signature": signature}, body=urlencode(params).encode(), query=decoded)
+    assert get_scheme("twilio").verify(
+        request, ["tok"], now=NOW, tolerance_seconds=0, options={"public_url": public_url}
+    )
