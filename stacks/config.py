@@ -45,6 +45,8 @@ SQS_MAX_MESSAGE_BYTES = 256 * 1024
 # Lambda allows 4 KB of environment variables per function; the verifier's other
 # variables and Powertools' take well under 500 bytes.
 VERIFIER_SOURCES_BUDGET = 3500
+SQS_MAX_RETENTION_DAYS = 14
+DAY_SECONDS = 24 * 3600
 # With a cache under a minute, every burst of webhooks calls Secrets Manager again: a
 # GetSecretValue per request at 0, each one latency, a charge, and a share of the
 # account's request quota that, once throttled, turns genuine deliveries into 503s.
@@ -200,10 +202,23 @@ class WebhookKitConfig(_Model):
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=MAX_BODY_LIMIT)
     claim_check_threshold_bytes: int = Field(default=200 * 1024, ge=1024, le=SQS_MAX_MESSAGE_BYTES - 16 * 1024)
-    claim_check_expiry_days: int = Field(default=14, ge=1, le=3650)
+    # SQS keeps a message 1 minute to 14 days; the kit counts whole days.
+    queue_retention_days: int = Field(default=14, ge=1, le=SQS_MAX_RETENTION_DAYS)
+    dead_letter_retention_days: int = Field(default=14, ge=1, le=SQS_MAX_RETENTION_DAYS)
+    claim_check_expiry_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="At least queue_retention_days + dead_letter_retention_days + 1 (see _retention_rules)",
+    )
     log_retention_days: int = Field(default=30)
     retain_data: bool = Field(default=True, description="Keep tables, buckets and queues when the stack is deleted")
-    idempotency_expiry_seconds: int = Field(default=3 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    idempotency_expiry_seconds: int = Field(
+        default=30 * DAY_SECONDS,
+        ge=60,
+        le=365 * DAY_SECONDS,
+        description="At least (queue_retention_days + dead_letter_retention_days) days (see _retention_rules)",
+    )
     secrets_max_age_seconds: int = Field(
         default=300,
         ge=SECRETS_MIN_MAX_AGE_SECONDS,
@@ -292,7 +307,46 @@ class WebhookKitConfig(_Model):
                 "; ".join(above_ceiling) + ": the stage's throttle is the ceiling for every source; lower the "
                 "source's value or raise the stage's"
             )
+        self._retention_rules()
         return self
+
+    @property
+    def message_life_days(self) -> int:
+        """The longest a message (and so its claim-checked body) may still be needed.
+
+        SQS's own move to the DLQ keeps a message's first enqueue time, but the
+        processor's dead-letter path and a redrive are new SendMessage calls with a
+        fresh retention clock: a copy can wait out the queue's retention, then the
+        DLQ's, before anyone redrives it.
+        """
+        return self.queue_retention_days + self.dead_letter_retention_days
+
+    def _retention_rules(self) -> None:
+        life = self.message_life_days
+        shorten = "or shorten queue_retention_days / dead_letter_retention_days"
+        if self.dead_letter_retention_days < self.queue_retention_days:
+            raise ValueError(
+                f"dead_letter_retention_days {self.dead_letter_retention_days} is shorter than queue_retention_days "
+                f"{self.queue_retention_days}: SQS moves a dead letter with its first enqueue time, so one that "
+                "failed late would be deleted on arrival; make dead_letter_retention_days at least "
+                "queue_retention_days"
+            )
+        if self.claim_check_expiry_days < life + 1:
+            raise ValueError(
+                f"claim_check_expiry_days {self.claim_check_expiry_days} breaks the retention rule "
+                f"claim_check_expiry_days >= queue_retention_days + dead_letter_retention_days + 1 (= {life + 1}): "
+                f"a message can wait {life} days in the queue and then the DLQ (dead-lettering and redrive start "
+                f"a fresh clock) and its body would be gone; raise claim_check_expiry_days to at least {life + 1} "
+                f"{shorten}"
+            )
+        if self.idempotency_expiry_seconds < life * DAY_SECONDS:
+            raise ValueError(
+                f"idempotency_expiry_seconds {self.idempotency_expiry_seconds} breaks the retention rule "
+                "idempotency_expiry_seconds >= (queue_retention_days + dead_letter_retention_days) x 86400 "
+                f"(= {life * DAY_SECONDS}): a duplicate copy can wait {life} days in the queue and then the DLQ, "
+                "and once redriven after its delivery's record expired it runs the handler again; raise "
+                f"idempotency_expiry_seconds to at least {life * DAY_SECONDS} {shorten}"
+            )
 
     def verifier_sources_size_estimate(self) -> int:
         """Bytes of the verifier's WEBHOOK_SOURCES once deployed, queue URLs and ARNs at their usual length."""

@@ -54,6 +54,8 @@ class WebhookIngestion(Construct):
                 f"Queues-{source.name}",
                 visibility_timeout_seconds=source.visibility_timeout,
                 max_receive_count=source.max_receive_count,
+                retention_days=config.queue_retention_days,
+                dead_letter_retention_days=config.dead_letter_retention_days,
                 removal_policy=removal,
             )
 

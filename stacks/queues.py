@@ -9,8 +9,6 @@ from constructs import Construct
 
 from stacks.checkov import skip_checks
 
-# The longest SQS keeps a message: dead letters wait 14 days for an operator.
-DLQ_RETENTION = Duration.days(14)
 _SSE_SQS = {
     "CKV_AWS_27": "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled); checkov only recognises a KMS key, "
     "which would add per-request KMS cost and key-policy grants for every producer and consumer."
@@ -21,7 +19,11 @@ class SourceQueues(Construct):
     """A source's work queue and its dead-letter queue.
 
     Both are encrypted (SSE-SQS) and refuse non-TLS requests. After
-    ``max_receive_count`` failed receives SQS moves a message to the DLQ.
+    ``max_receive_count`` failed receives SQS moves a message to the DLQ,
+    keeping its first enqueue time: the DLQ's retention counts from then. A
+    message the processor dead-letters, or an operator redrives, is sent anew
+    and starts a fresh clock (the configuration sizes claim checks and
+    idempotency records for that).
     """
 
     def __init__(
@@ -31,6 +33,8 @@ class SourceQueues(Construct):
         *,
         visibility_timeout_seconds: int,
         max_receive_count: int,
+        retention_days: int,
+        dead_letter_retention_days: int,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -39,7 +43,7 @@ class SourceQueues(Construct):
             "DeadLetterQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
+            retention_period=Duration.days(dead_letter_retention_days),
             removal_policy=removal_policy,
         )
         skip_checks(self.dead_letter_queue, _SSE_SQS)
@@ -52,9 +56,8 @@ class SourceQueues(Construct):
             "Queue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            # Providers retry for days; keep messages as long as the DLQ does, so a
-            # processor outage never expires undelivered webhooks.
-            retention_period=DLQ_RETENTION,
+            # Long enough to ride out a processor outage: nothing else holds the webhook.
+            retention_period=Duration.days(retention_days),
             # The processor's timeout x 6 (+ batching window), as AWS advises for
             # Lambda event sources: a batch is never redelivered while it is still
             # being worked on, even across the function's own retries.

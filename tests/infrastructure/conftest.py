@@ -54,7 +54,7 @@ def default_stack() -> Synthesized:
 # A configuration that switches on what the default leaves off: allow-lists
 # (IPv4 and IPv6), an alarm e-mail, an existing secret, a URL-signing scheme,
 # a generic HMAC source, batching, a source throttle of its own, a small body
-# cap WAF can measure, and no data retention.
+# cap WAF can measure, shorter retention windows, and no data retention.
 VARIANT = {
     "stack_name": "WebhookKitVariant",
     "stage_name": "staging",
@@ -62,6 +62,10 @@ VARIANT = {
     "waf_rate_limit": 500,
     "max_body_bytes": 8192,
     "retain_data": False,
+    "queue_retention_days": 4,
+    "dead_letter_retention_days": 7,
+    "claim_check_expiry_days": 12,
+    "idempotency_expiry_seconds": 11 * 24 * 3600,
     "sources": [
         {
             "name": "stripe",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from tests.infrastructure.conftest import Synthesized
 from tests.infrastructure.iam import function_by_handler, role_statements
 
-FOURTEEN_DAYS = 14 * 24 * 3600
+DAY = 24 * 3600
 
 
 def _queue_pair(synth: Synthesized, source: str) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
@@ -46,7 +47,6 @@ def test_every_source_queue_is_encrypted_tls_only_and_redrives_to_its_dlq(varian
         }
         assert props["VisibilityTimeout"] == 6 * source.timeout_seconds + source.batching_window_seconds
         assert dlq["Properties"]["SqsManagedSseEnabled"] is True
-        assert dlq["Properties"]["MessageRetentionPeriod"] == FOURTEEN_DAYS
         assert _denies_insecure_transport(_queue_policy_statements(variant_stack, queue_id))
         assert _denies_insecure_transport(_queue_policy_statements(variant_stack, dlq_id))
 
@@ -171,3 +171,20 @@ def test_created_secrets_and_existing_secret_arns(variant_stack: Synthesized) ->
         assert secret["Properties"]["GenerateSecretString"]["GenerateStringKey"] == "secrets"
     _, verifier = function_by_handler(variant_stack, "verifier.handler.handler")
     assert "secret:twilio-AbCdEf" in json.dumps(verifier["Properties"]["Environment"])
+
+
+@pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
+def test_queues_keep_messages_as_configured_and_claim_checks_outlive_them(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(stack)
+    config = synth.config
+    for source in config.sources:
+        _, queue, _, dlq = _queue_pair(synth, source.name)
+        assert queue["Properties"]["MessageRetentionPeriod"] == config.queue_retention_days * DAY
+        assert dlq["Properties"]["MessageRetentionPeriod"] == config.dead_letter_retention_days * DAY
+    (bucket,) = synth.resources("AWS::S3::Bucket").values()
+    (rule,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    # A dead-lettered or redriven copy is a new message: it may wait out both retentions.
+    assert rule["ExpirationInDays"] == config.claim_check_expiry_days
+    assert rule["ExpirationInDays"] > config.queue_retention_days + config.dead_letter_retention_days

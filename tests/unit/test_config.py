@@ -33,7 +33,7 @@ def _error(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> str
 def test_shipped_configuration_declares_stripe_github_and_standard_webhooks() -> None:
     config = load_config(ROOT / "webhook-kit.toml")
     assert {s.scheme for s in config.sources} >= {"stripe", "github", "standard-webhooks"}
-    assert config.idempotency_expiry_seconds == 3 * 24 * 3600
+    assert config.idempotency_expiry_seconds == 30 * 24 * 3600
     assert config.retain_data is True
 
 
@@ -185,3 +185,50 @@ def test_a_source_throttle_above_the_stage_ceiling_is_refused_naming_the_fields(
     assert "sources.stripe.throttle_burst 1200 exceeds api_throttle_burst 1000" in message
     data["api_throttle_rate"], data["api_throttle_burst"] = 600, 1200
     assert parse_config(data).sources[0].throttle_rate == 600
+
+
+def test_retention_defaults_keep_bodies_and_idempotency_records_for_a_messages_whole_life() -> None:
+    config = parse_config({"sources": [{"name": "gh", "scheme": "github"}]})
+    life_days = config.queue_retention_days + config.dead_letter_retention_days
+    assert (config.queue_retention_days, config.dead_letter_retention_days) == (14, 14)
+    assert config.claim_check_expiry_days >= life_days + 1
+    assert config.idempotency_expiry_seconds >= life_days * 24 * 3600
+
+
+def test_claim_checks_expiring_before_a_message_can_be_redriven_are_refused() -> None:
+    data = _base()
+    data["claim_check_expiry_days"] = 14
+    message = _error(data)
+    assert "claim_check_expiry_days 14" in message
+    assert "queue_retention_days + dead_letter_retention_days + 1" in message and "29" in message
+    assert "raise claim_check_expiry_days" in message
+    data["queue_retention_days"], data["dead_letter_retention_days"] = 6, 7
+    assert parse_config(data).claim_check_expiry_days == 14
+
+
+def test_idempotency_records_expiring_before_a_duplicate_can_be_redriven_are_refused() -> None:
+    data = _base()
+    data["idempotency_expiry_seconds"] = 3 * 24 * 3600
+    message = _error(data)
+    assert "idempotency_expiry_seconds 259200" in message
+    assert "(queue_retention_days + dead_letter_retention_days) x 86400" in message and "2419200" in message
+    assert "raise idempotency_expiry_seconds" in message
+    data["queue_retention_days"], data["dead_letter_retention_days"] = 1, 2
+    assert parse_config(data).idempotency_expiry_seconds == 259200
+
+
+@pytest.mark.parametrize("field", ["queue_retention_days", "dead_letter_retention_days"])
+@pytest.mark.parametrize("days", [0, 15])
+def test_queue_retention_outside_what_sqs_allows_is_refused(field: str, days: int) -> None:
+    data = _base()
+    data[field] = days
+    message = _error(data)
+    assert field in message and ("greater than or equal to 1" in message or "less than or equal to 14" in message)
+
+
+def test_a_dead_letter_queue_keeping_messages_shorter_than_the_queue_is_refused() -> None:
+    # SQS's own move to the DLQ keeps the first enqueue time: a shorter DLQ deletes late dead letters at once.
+    data = _base()
+    data["queue_retention_days"], data["dead_letter_retention_days"] = 14, 7
+    message = _error(data)
+    assert "dead_letter_retention_days 7" in message and "queue_retention_days 14" in message
