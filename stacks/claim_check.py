@@ -18,6 +18,11 @@ _CLEANER_SKIPS = {
 }
 
 
+def claim_check_prefix(source_name: str) -> str:
+    """Where a source's bodies lie: the verifier's keys are ``<source>/...`` (a test holds it to that)."""
+    return f"{source_name}/"
+
+
 class ClaimCheckBucket(Construct):
     """An encrypted, private, TLS-only bucket whose objects expire on their own."""
 

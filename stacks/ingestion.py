@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from stacks.alarms import MonitoredSource, Monitoring
-from stacks.claim_check import ClaimCheckBucket
+from stacks.claim_check import ClaimCheckBucket, claim_check_prefix
 from stacks.config import WebhookKitConfig
 from stacks.ingress import ApiSource, FirewallSource, WebhookApi, WebhookFirewall
 from stacks.lambda_factory import LambdaFactory, retention
-from stacks.processors import IdempotencyTable, SourceProcessor
+from stacks.processors import IdempotencyTable, SourceProcessor, idempotency_key_prefix
 from stacks.queues import SourceQueues
 from stacks.secrets import SourceSecret
 
@@ -154,44 +156,61 @@ class WebhookIngestion(Construct):
         )
 
     def _grant(self, config: WebhookKitConfig) -> None:
-        """Least privilege: each function gets exactly the calls its code makes."""
+        """Least privilege: each function gets exactly the calls its code makes, on its own source's data."""
         bucket = self.claim_check.bucket
+        table = self.idempotency.table
         verifier_role = self.verifier.role
         assert verifier_role is not None  # the factory always gives a role
         for source in config.sources:
             queues = self.queues[source.name]
             queues.queue.grant(self.verifier, "sqs:SendMessage")
             self.secrets[source.name].secret.grant_read(self.verifier)
+            own_objects = bucket.arn_for_objects(claim_check_prefix(source.name) + "*")
+            verifier_role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:PutObject"], resources=[own_objects])
+            )
 
             processor = self.processors[source.name].function
             # The event source mapping grants the receive/delete calls on its own queue.
             queues.dead_letter_queue.grant(processor, "sqs:SendMessage")
-            self.idempotency.table.grant(
-                processor, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
-            )
             processor.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")])
+                iam.PolicyStatement(
+                    actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    resources=[table.table_arn],
+                    # Each of these calls names one partition key: only this source's records.
+                    conditions={
+                        "ForAllValues:StringLike": {
+                            "dynamodb:LeadingKeys": [idempotency_key_prefix(source.name) + "#*"]
+                        }
+                    },
+                )
             )
+            processor.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[own_objects]))
             # Without ListBucket S3 answers a missing object with 403, which the
             # processor must treat as retryable; with it, 404 (a permanent failure).
+            # No s3:prefix condition: a GetObject carries no prefix, so S3 would
+            # judge the 404 without it and answer 403 again. Listing reveals only
+            # key names (hashes), never a body.
             processor.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
-            _allow_object_wildcard(processor.role, "read any claim-check object")
-        verifier_role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects("*")])
+            _allow_objects_under(processor.role, [source.name], "read its own source's claim-check objects")
+        _allow_objects_under(
+            verifier_role,
+            [source.name for source in config.sources],
+            "write each source's claim-check objects under that source's prefix, at keys derived from the delivery",
         )
-        _allow_object_wildcard(verifier_role, "write a claim-check object under a key derived from each delivery")
 
 
-def _allow_object_wildcard(role: iam.IRole | None, why: str) -> None:
+def _allow_objects_under(role: iam.IRole | None, source_names: list[str], why: str) -> None:
     if role is None:
         return
+    prefixes = "|".join(re.escape(claim_check_prefix(name)) for name in source_names)
     NagSuppressions.add_resource_suppressions(
         role,
         [
             {
                 "id": "AwsSolutions-IAM5",
-                "reason": f"Objects of the claim-check bucket only: the function must {why}.",
-                "appliesTo": [{"regex": "/^Resource::<.*ClaimCheckBucket[0-9A-F]+\\.Arn>/\\*$/"}],
+                "reason": f"Objects under one source's prefix of the claim-check bucket only: the function must {why}.",
+                "appliesTo": [{"regex": f"/^Resource::<.*ClaimCheckBucket[0-9A-F]+\\.Arn>/(?:{prefixes})\\*$/"}],
             }
         ],
         apply_to_children=True,

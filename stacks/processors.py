@@ -15,6 +15,13 @@ from stacks.lambda_factory import LambdaFactory
 # Powertools' DynamoDB persistence layer: partition key "id", TTL on "expiration".
 IDEMPOTENCY_KEY = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+# The processor's Powertools key prefix (lambdas/processor/keys.py; a test keeps the two
+# in step): every record id of a source starts with it and "#", which IAM can check.
+_IDEMPOTENCY_KEY_PREFIX_BASE = "webhook-kit.processor"
+
+
+def idempotency_key_prefix(source_name: str) -> str:
+    return f"{_IDEMPOTENCY_KEY_PREFIX_BASE}.{source_name}"
 
 
 class IdempotencyTable(Construct):

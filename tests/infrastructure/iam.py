@@ -32,3 +32,19 @@ def role_statements(synth: Synthesized, function: dict[str, Any]) -> list[dict[s
     for inline in role["Properties"].get("Policies", []):
         statements.extend(inline["PolicyDocument"]["Statement"])
     return statements
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def resources_of(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
+def bucket_objects(synth: Synthesized, pattern: str) -> dict[str, Any]:
+    """How the template spells ``<claim-check bucket ARN>/<pattern>``."""
+    (bucket_id,) = synth.resources("AWS::S3::Bucket")
+    return {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{pattern}"]]}

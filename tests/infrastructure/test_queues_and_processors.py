@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from tests.infrastructure.conftest import Synthesized
-from tests.infrastructure.iam import function_by_handler, role_statements
+from tests.infrastructure.iam import actions_of, bucket_objects, function_by_handler, resources_of, role_statements
 
 DAY = 24 * 3600
 
@@ -188,3 +188,41 @@ def test_queues_keep_messages_as_configured_and_claim_checks_outlive_them(
     # A dead-lettered or redriven copy is a new message: it may wait out both retentions.
     assert rule["ExpirationInDays"] == config.claim_check_expiry_days
     assert rule["ExpirationInDays"] > config.queue_retention_days + config.dead_letter_retention_days
+
+
+def test_each_processor_reads_only_its_own_sources_claim_checks(variant_stack: Synthesized) -> None:
+    names = [source.name for source in variant_stack.config.sources]
+    for name in names:
+        _, function = function_by_handler(variant_stack, "processor.handler.handler", name)
+        statements = role_statements(variant_stack, function)
+        readable = [r for s in statements if "s3:GetObject" in actions_of(s) for r in resources_of(s)]
+        assert readable == [bucket_objects(variant_stack, f"{name}/*")]
+        for other in (n for n in names if n != name):
+            assert bucket_objects(variant_stack, f"{other}/*") not in readable
+        assert bucket_objects(variant_stack, "*") not in readable
+
+
+def test_each_processor_touches_only_its_own_sources_idempotency_records(variant_stack: Synthesized) -> None:
+    (table_id,) = variant_stack.resources("AWS::DynamoDB::Table")
+    for source in variant_stack.config.sources:
+        _, function = function_by_handler(variant_stack, "processor.handler.handler", source.name)
+        dynamodb = [s for s in role_statements(variant_stack, function) if "dynamodb:" in json.dumps(s["Action"])]
+        assert dynamodb
+        for statement in dynamodb:
+            assert statement["Effect"] == "Allow"
+            assert resources_of(statement) == [{"Fn::GetAtt": [table_id, "Arn"]}]
+            # Every item call names its partition key, so each must start with this source's prefix.
+            assert statement["Condition"] == {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"webhook-kit.processor.{source.name}#*"]}
+            }
+
+
+def test_the_stacks_key_and_object_prefixes_are_the_ones_the_functions_write() -> None:
+    from processor.keys import idempotency_record_id, key_prefix
+    from stacks.claim_check import claim_check_prefix
+    from stacks.processors import idempotency_key_prefix
+    from verifier.core import claim_check_key
+
+    assert idempotency_key_prefix("stripe") == key_prefix("stripe")
+    assert idempotency_record_id("stripe", "evt_1").startswith(idempotency_key_prefix("stripe") + "#")
+    assert claim_check_key("stripe", "evt_1", "0" * 64).startswith(claim_check_prefix("stripe"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.infrastructure.conftest import Synthesized
-from tests.infrastructure.iam import function_by_handler, role_statements
+from tests.infrastructure.iam import actions_of, bucket_objects, function_by_handler, resources_of, role_statements
 
 
 def test_verifier_runs_python313_on_arm64_with_the_pinned_powertools_layer(default_stack: Synthesized) -> None:
@@ -59,3 +59,15 @@ def test_verifier_may_only_send_to_queues_put_claim_checks_and_read_secrets(defa
         assert queue in send_targets
     assert "DeadLetter" not in send_targets  # the verifier never writes a DLQ
     assert "ClaimCheckBucket" in json.dumps(by_action["s3:PutObject"])
+
+
+def test_verifier_may_put_claim_checks_only_under_the_sources_prefixes(variant_stack: Synthesized) -> None:
+    _, verifier = function_by_handler(variant_stack, "verifier.handler.handler")
+    writable = [
+        resource
+        for statement in role_statements(variant_stack, verifier)
+        if "s3:PutObject" in actions_of(statement)
+        for resource in resources_of(statement)
+    ]
+    expected = [bucket_objects(variant_stack, f"{source.name}/*") for source in variant_stack.config.sources]
+    assert len(writable) == len(expected) and all(resource in writable for resource in expected)
