@@ -168,9 +168,10 @@ class WebhookApi(Construct):
 class WebhookFirewall(Construct):
     """A REGIONAL WAF web ACL for the API stage, its rules generated from configuration.
 
-    In priority order: per-source IP allow-lists (a request to an allow-listed
-    source's path from any other address is blocked), the AWS managed
-    IP-reputation list, a per-IP rate limit, and the body-size cap.
+    In priority order: per-source IP allow-lists (one rule labels a request to
+    an allow-listed source's path, the next blocks it unless it comes from the
+    source's addresses), the AWS managed IP-reputation list, a per-IP rate
+    limit, and the body-size cap.
 
     The rate limit does not count an allow-listed provider's requests to its
     own source's path. A provider sends every delivery from a few addresses,
