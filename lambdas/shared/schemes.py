@@ -13,6 +13,11 @@ Rules every scheme follows:
   ``hmac.compare_digest`` on the encoded form the provider sends (hex or
   base64 text), so a non-canonical spelling of a right digest does not pass.
 * An empty secret verifies nothing (an HMAC keyed with ``b""`` is forgeable).
+* A header a proxy repeated is read once per distinct value: identical repeats
+  count once, and different values are tried one combination at a time
+  (``verified_request``), so a signature, timestamp or id is only ever checked
+  together with the values it was signed with. The delivery id, event type and
+  replay digest are read from the combination that verified.
 
 Timestamp policy (schemes that sign a timestamp: standard-webhooks, svix,
 stripe, slack, paddle, and generic-hmac with a ``timestamp_header``):
@@ -40,30 +45,70 @@ import base64
 import binascii
 import hashlib
 import hmac
+import itertools
 import json
+import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 # A delivery id or event type longer than this is not trusted as a key.
 MAX_ID_LENGTH = 256
 # Headers this long are not parsed: no provider sends one, and parsing is linear.
 MAX_HEADER_LENGTH = 8192
+# A proxy that repeats a header repeats one value; a request whose repeated
+# signature, timestamp or id headers make more combinations than this is refused.
+MAX_HEADER_COMBINATIONS = 4
 
 _TIMESTAMP = re.compile(r"[0-9]{1,20}")
 # Printable ASCII only: ids go into SQS attributes, DynamoDB keys and logs.
 _ID_CHARS = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 
 
+class Headers(Mapping[str, str]):
+    """Request headers: lower-cased names, each with its distinct values in arrival order.
+
+    As a mapping, a name gives its values joined with "," (RFC 9110 5.3), the
+    name -> string shape forwarded to the queue; ``multi`` keeps the values
+    apart, and identical repeats count once.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        seen: dict[str, dict[str, None]] = {}
+        for name, value in pairs:
+            seen.setdefault(name.lower(), {})[value] = None
+        self._values = {name: tuple(values) for name, values in seen.items()}
+
+    @property
+    def multi(self) -> Mapping[str, tuple[str, ...]]:
+        return self._values
+
+    def __getitem__(self, name: str) -> str:
+        return ",".join(self._values[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._values!r})"
+
+
 @dataclass(frozen=True)
 class Request:
     """An inbound webhook as the verifier sees it.
 
-    ``headers`` has lower-cased names. ``url`` is the public URL the request
-    was sent to, without the query string; ``query`` holds the query
-    parameters in order (API Gateway hands them over decoded).
+    ``headers`` has lower-cased names: a ``Headers`` when a header may have
+    been repeated, else any mapping of one value per name. ``url`` is the
+    public URL the request was sent to, without the query string; ``query``
+    holds the query parameters in order (API Gateway hands them over decoded).
     """
 
     headers: Mapping[str, str]
@@ -71,11 +116,34 @@ class Request:
     url: str = ""
     query: tuple[tuple[str, str], ...] = ()
 
+    @cached_property
+    def header_values(self) -> Mapping[str, tuple[str, ...]]:
+        """Every distinct value of each header."""
+        if isinstance(self.headers, Headers):
+            return self.headers.multi
+        return {name: (value,) for name, value in self.headers.items() if isinstance(value, str)}
+
     def header(self, name: str) -> str | None:
-        value = self.headers.get(name)
-        if not isinstance(value, str) or len(value) > MAX_HEADER_LENGTH:
+        """The value of ``name`` if it has exactly one (a header repeated with different values has none)."""
+        values = self.header_values.get(name, ())
+        if len(values) != 1 or len(values[0]) > MAX_HEADER_LENGTH:
             return None
-        return value
+        return values[0]
+
+    def combinations(self, names: Iterable[str]) -> list[Request]:
+        """This request once per combination of the values of ``names`` repeated with
+        different values, each with one value per such header; none above the cap."""
+        values = self.header_values
+        repeated = [name for name in dict.fromkeys(names) if len(values.get(name, ())) > 1]
+        if not repeated:
+            return [self]
+        if math.prod(len(values[name]) for name in repeated) > MAX_HEADER_COMBINATIONS:
+            return []
+        fixed = [(name, value) for name, all_values in values.items() if name not in repeated for value in all_values]
+        return [
+            replace(self, headers=Headers([*fixed, *zip(repeated, chosen, strict=True)]))
+            for chosen in itertools.product(*(values[name] for name in repeated))
+        ]
 
 
 class Scheme(Protocol):
@@ -96,6 +164,23 @@ class Scheme(Protocol):
         tolerance_seconds: int,
         options: Mapping[str, Any],
     ) -> bool: ...
+
+    def verified_request(
+        self,
+        request: Request,
+        secrets: Sequence[str],
+        *,
+        now: float,
+        tolerance_seconds: int,
+        options: Mapping[str, Any],
+    ) -> Request | None:
+        """The request as it verified (one value per repeated header), or None.
+
+        Read the delivery id, event type and replay digest from it: a header
+        repeated with a signed and an unsigned value has no single value in
+        ``request`` itself.
+        """
+        ...
 
     def sign(
         self, body: bytes, secret: str, *, timestamp: int, options: Mapping[str, Any], **extra: Any
@@ -118,6 +203,10 @@ class Scheme(Protocol):
 
     def event_type_signed(self, options: Mapping[str, Any]) -> bool:
         """Whether the event type is read from what the signature covers (or there is none)."""
+        ...
+
+    def signs_timestamp(self, options: Mapping[str, Any]) -> bool:
+        """Whether, with these options, a timestamp is signed (so a retry may be signed anew)."""
         ...
 
     def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
@@ -227,14 +316,46 @@ def body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def signed_url(request: Request, options: Mapping[str, Any]) -> str:
-    """The URL a provider signs: ``options["public_url"]`` (else the request URL) plus the query."""
+# API Gateway's REST proxy event holds the query decoded ("+" and %20 both as a
+# space), never as sent, while a provider signs the URL as it was configured.
+# These are the spellings re-tried, as (quote function, characters left as
+# they are): urlencode's form encoding, strict percent-encoding, JavaScript's
+# encodeURIComponent, and a URL typed by hand (only what must be escaped is),
+# with a space as "+" or %20. "=" stays unescaped in values only.
+_HAND_TYPED = "/?:@!$'()*,;="
+_QUERY_SPELLINGS: tuple[tuple[Callable[..., str], str], ...] = (
+    (quote_plus, ""),
+    (quote, ""),
+    (quote, "!'()*"),
+    (quote, _HAND_TYPED),
+    (quote_plus, _HAND_TYPED),
+)
+
+
+def _query_spellings(query: Sequence[tuple[str, str]]) -> list[str]:
+    spellings = (
+        "&".join(f"{quoted(k, safe=safe.replace('=', ''))}={quoted(v, safe=safe)}" for k, v in query)
+        for quoted, safe in _QUERY_SPELLINGS
+    )
+    return list(dict.fromkeys(spellings))
+
+
+def signed_urls(request: Request, options: Mapping[str, Any]) -> list[str]:
+    """The URLs a provider may have signed: ``options["public_url"]`` (else the request
+    URL) plus the query in each spelling of ``_QUERY_SPELLINGS``, urlencode's first."""
     base = options.get("public_url") or request.url
-    if not isinstance(base, str):
-        return ""
+    if not isinstance(base, str) or not base:
+        return []
     if not request.query:
-        return base
-    return base + ("&" if "?" in base else "?") + urlencode(request.query)
+        return [base]
+    joiner = "&" if "?" in base else "?"
+    return [base + joiner + query for query in _query_spellings(request.query)]
+
+
+def signed_url(request: Request, options: Mapping[str, Any]) -> str:
+    """The URL a provider signs, with the query as ``urlencode`` spells it (what ``sign`` uses)."""
+    urls = signed_urls(request, options)
+    return urls[0] if urls else ""
 
 
 def _url_and_body_digest(request: Request, options: Mapping[str, Any]) -> str:
@@ -245,7 +366,55 @@ def _url_and_body_digest(request: Request, options: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- schemes
 
 
-class _Signed:
+class _Verifier:
+    """The one verify loop: every combination of repeated header values, each on its own.
+
+    A scheme implements ``_verify_one`` for a request with one value per header
+    and names the headers it reads (``_checked_headers``).
+    """
+
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        raise NotImplementedError
+
+    def _verify_one(
+        self,
+        request: Request,
+        secrets: Sequence[str],
+        *,
+        now: float,
+        tolerance_seconds: int,
+        options: Mapping[str, Any],
+    ) -> bool:
+        raise NotImplementedError
+
+    def verified_request(
+        self,
+        request: Request,
+        secrets: Sequence[str],
+        *,
+        now: float,
+        tolerance_seconds: int,
+        options: Mapping[str, Any],
+    ) -> Request | None:
+        for candidate in request.combinations(self._checked_headers(options)):
+            if self._verify_one(candidate, secrets, now=now, tolerance_seconds=tolerance_seconds, options=options):
+                return candidate
+        return None
+
+    def verify(
+        self,
+        request: Request,
+        secrets: Sequence[str],
+        *,
+        now: float,
+        tolerance_seconds: int,
+        options: Mapping[str, Any],
+    ) -> bool:
+        found = self.verified_request(request, secrets, now=now, tolerance_seconds=tolerance_seconds, options=options)
+        return found is not None
+
+
+class _Signed(_Verifier):
     """What a scheme signs, for the idempotency key (DESIGN.md, "Delivery id").
 
     By default the id and the event type come from signed material (the body,
@@ -259,6 +428,9 @@ class _Signed:
 
     def event_type_signed(self, options: Mapping[str, Any]) -> bool:
         return True
+
+    def signs_timestamp(self, options: Mapping[str, Any]) -> bool:
+        return bool(getattr(self, "timestamped", False))
 
     def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
         return body_sha256(request.body)
@@ -282,11 +454,16 @@ class StandardWebhooks(_Signed):
     signature header is a space-separated list of ``v1,<base64>``. The secret
     is ``whsec_`` + base64 of the key. Asymmetric ``v1a`` signatures are not
     supported and are ignored.
+
+    Svix also sends the unbranded ``webhook-*`` set (``fallback_prefix``): the
+    id, timestamp and signature are all read from ``{prefix}-*`` when all three
+    are there, else all from the fallback set, never a mix of the two.
     """
 
     name: str = "standard-webhooks"
     prefix: str = "webhook"
     timestamped: bool = True
+    fallback_prefix: str = ""
 
     @staticmethod
     def key(secret: str) -> bytes | None:
@@ -299,18 +476,32 @@ class StandardWebhooks(_Signed):
             return None
         return key or None
 
+    def _prefixes(self) -> tuple[str, ...]:
+        return (self.prefix, self.fallback_prefix) if self.fallback_prefix else (self.prefix,)
+
+    def _prefix_for(self, request: Request) -> str:
+        """The header set the request carries (the first one complete)."""
+        for prefix in self._prefixes():
+            if all(f"{prefix}-{part}" in request.header_values for part in ("id", "timestamp", "signature")):
+                return prefix
+        return self.prefix
+
     def _headers(self, request: Request) -> tuple[str | None, str | None, str | None]:
+        prefix = self._prefix_for(request)
         return (
-            request.header(f"{self.prefix}-id"),
-            request.header(f"{self.prefix}-timestamp"),
-            request.header(f"{self.prefix}-signature"),
+            request.header(f"{prefix}-id"),
+            request.header(f"{prefix}-timestamp"),
+            request.header(f"{prefix}-signature"),
         )
+
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        return [f"{prefix}-{part}" for prefix in self._prefixes() for part in ("id", "timestamp", "signature")]
 
     @staticmethod
     def _signature(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
         return _b64(_hmac(key, f"{msg_id}.{timestamp}.".encode() + body))
 
-    def verify(
+    def _verify_one(
         self,
         request: Request,
         secrets: Sequence[str],
@@ -347,13 +538,13 @@ class StandardWebhooks(_Signed):
         }
 
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
-        return clean_id(request.header(f"{self.prefix}-id"))
+        return clean_id(request.header(f"{self._prefix_for(request)}-id"))
 
     def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return _body_field(request, "type", "eventType")
 
     def signature_headers(self, options: Mapping[str, Any]) -> frozenset[str]:
-        return frozenset({f"{self.prefix}-signature"})
+        return frozenset(f"{prefix}-signature" for prefix in self._prefixes())
 
 
 @dataclass(frozen=True)
@@ -373,7 +564,10 @@ class _TimestampAndHexSignatures(_Signed):
     type_field: str
     timestamped: bool = True
 
-    def verify(
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        return (self.header,)
+
+    def _verify_one(
         self,
         request: Request,
         secrets: Sequence[str],
@@ -440,7 +634,10 @@ class GitHub(_UnsignedHeaders):
     name: str = "github"
     timestamped: bool = False
 
-    def verify(
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        return ("x-hub-signature-256",)
+
+    def _verify_one(
         self,
         request: Request,
         secrets: Sequence[str],
@@ -475,12 +672,27 @@ class GitHub(_UnsignedHeaders):
 
 @dataclass(frozen=True)
 class Shopify(_UnsignedHeaders):
-    """Shopify: ``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the body, keyed with the app secret."""
+    """Shopify: ``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the body, keyed with the app secret.
+
+    Shopify's Events deliveries carry the same headers without the ``X-``
+    (``Shopify-Hmac-Sha256``, ``Shopify-Topic``, ``Shopify-Event-Id``, ...),
+    and for now both sets. As Shopify's own library does (shopify-app-js,
+    ``shopify-api/lib/webhooks/validate.ts``), a request with
+    ``Shopify-Hmac-Sha256`` is read from the un-prefixed set, signature, id
+    and topic alike; any other from the ``X-Shopify-*`` set.
+    """
 
     name: str = "shopify"
     timestamped: bool = False
 
-    def verify(
+    @staticmethod
+    def _prefix_for(request: Request) -> str:
+        return "shopify-" if "shopify-hmac-sha256" in request.header_values else "x-shopify-"
+
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        return ("shopify-hmac-sha256", "x-shopify-hmac-sha256")
+
+    def _verify_one(
         self,
         request: Request,
         secrets: Sequence[str],
@@ -489,7 +701,7 @@ class Shopify(_UnsignedHeaders):
         tolerance_seconds: int,
         options: Mapping[str, Any],
     ) -> bool:
-        provided = request.header("x-shopify-hmac-sha256")
+        provided = request.header(self._prefix_for(request) + "hmac-sha256")
         if not provided:
             return False
         result = False
@@ -503,13 +715,14 @@ class Shopify(_UnsignedHeaders):
         return {"x-shopify-hmac-sha256": _b64(_hmac(secret.encode(), body))}
 
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
-        return clean_id(request.header("x-shopify-event-id")) or clean_id(request.header("x-shopify-webhook-id"))
+        prefix = self._prefix_for(request)
+        return clean_id(request.header(prefix + "event-id")) or clean_id(request.header(prefix + "webhook-id"))
 
     def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None:
-        return clean_id(request.header("x-shopify-topic"))
+        return clean_id(request.header(self._prefix_for(request) + "topic"))
 
     def signature_headers(self, options: Mapping[str, Any]) -> frozenset[str]:
-        return frozenset({"x-shopify-hmac-sha256"})
+        return frozenset({"x-shopify-hmac-sha256", "shopify-hmac-sha256"})
 
 
 def _slack_document(body: bytes) -> Any:
@@ -533,7 +746,10 @@ class Slack(_Signed):
     name: str = "slack"
     timestamped: bool = True
 
-    def verify(
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        return ("x-slack-request-timestamp", "x-slack-signature")
+
+    def _verify_one(
         self,
         request: Request,
         secrets: Sequence[str],
@@ -570,26 +786,30 @@ class Slack(_Signed):
 
 
 _TWILIO_DIGESTS = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
+# Twilio posts a few dozen form fields. A form with more is not Twilio's, and
+# parsing and sorting half a million forged fields before the HMAC check would
+# cost about a second of CPU (parse_qsl counts the fields before parsing).
+MAX_TWILIO_FORM_FIELDS = 1000
 
 
 def _twilio_url_variants(url: str) -> list[str]:
-    """The URL as given plus its twin with/without the scheme's default port, as Twilio's libraries check."""
+    """``url`` as given, without its port, and with one (the scheme's default if it has
+    none): twilio-python's ``RequestValidator.validate`` accepts a signature of the
+    URL with its port removed or added (``remove_port``/``add_port``), whatever the port."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return [url]
-    default = {"https": 443, "http": 80}.get(parts.scheme)
-    if default is None or not parts.hostname:
+    if not parts.hostname:
         return [url]
-    host = parts.netloc.rsplit("@", 1)[-1]
-    userinfo = parts.netloc[: len(parts.netloc) - len(host)]
-    if port is None:
-        return [url, urlunsplit(parts._replace(netloc=f"{userinfo}{host}:{default}"))]
-    if port == default:
-        bare = host.rsplit(":", 1)[0]
-        return [url, urlunsplit(parts._replace(netloc=f"{userinfo}{bare}"))]
-    return [url]
+    at, _, hostport = parts.netloc.rpartition("@")
+    userinfo = at + "@" if _ else ""
+    host = hostport.rpartition(":")[0] if port is not None else hostport
+    default = 443 if parts.scheme == "https" else 80  # as twilio-python's add_port
+    without = urlunsplit(parts._replace(netloc=userinfo + host))
+    with_port = url if port is not None else urlunsplit(parts._replace(netloc=f"{userinfo}{host}:{default}"))
+    return list(dict.fromkeys([url, without, with_port]))
 
 
 @dataclass(frozen=True)
@@ -604,9 +824,10 @@ class Twilio(_Signed):
 
     The signature covers the *decoded* form parameters, not the body bytes: two
     spellings of the same parameters (``%41`` vs ``A``) verify alike. The public
-    URL comes from ``options["public_url"]`` (API Gateway rewrites host and path);
-    the query string is rebuilt from API Gateway's decoded parameters, so a query
-    that Twilio was given with unusual escaping may not verify.
+    URL comes from ``options["public_url"]`` (API Gateway rewrites host and path),
+    tried with and without its port; the query string is rebuilt from API
+    Gateway's decoded parameters in each spelling of ``_QUERY_SPELLINGS``.
+    A form of more than ``MAX_TWILIO_FORM_FIELDS`` fields is refused unparsed.
     """
 
     name: str = "twilio"
@@ -616,7 +837,10 @@ class Twilio(_Signed):
     def _string_to_sign(url: str, params: Sequence[tuple[str, str]]) -> str:
         return url + "".join(k + v for k, v in sorted(set(params)))
 
-    def verify(
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        return ("x-twilio-signature", "x-twilio-webhooks-signature-settings")
+
+    def _verify_one(
         self,
         request: Request,
         secrets: Sequence[str],
@@ -626,8 +850,8 @@ class Twilio(_Signed):
         options: Mapping[str, Any],
     ) -> bool:
         provided = request.header("x-twilio-signature")
-        url = signed_url(request, options)
-        if not provided or not url:
+        urls = signed_urls(request, options)
+        if not provided or not urls:
             return False
         digest = "sha1"
         settings = request.header("x-twilio-webhooks-signature-settings")
@@ -646,10 +870,14 @@ class Twilio(_Signed):
                 return False
         else:
             try:
-                params = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+                params = parse_qsl(
+                    request.body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_TWILIO_FORM_FIELDS
+                )
             except (UnicodeDecodeError, ValueError):
                 return False
-        candidates = [self._string_to_sign(u, params).encode() for u in _twilio_url_variants(url)]
+        signed_params = self._string_to_sign("", params)
+        variants = dict.fromkeys(variant for url in urls for variant in _twilio_url_variants(url))
+        candidates = [(variant + signed_params).encode() for variant in variants]
         result = False
         for secret in _active(secrets):
             for message in candidates:
@@ -702,7 +930,10 @@ class Square(_Signed):
     name: str = "square"
     timestamped: bool = False
 
-    def verify(
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        return ("x-square-hmacsha256-signature",)
+
+    def _verify_one(
         self,
         request: Request,
         secrets: Sequence[str],
@@ -712,13 +943,13 @@ class Square(_Signed):
         options: Mapping[str, Any],
     ) -> bool:
         provided = request.header("x-square-hmacsha256-signature")
-        url = signed_url(request, options)
-        if not provided or not url:
+        urls = signed_urls(request, options)
+        if not provided or not urls:
             return False
-        message = url.encode() + request.body
         result = False
         for secret in _active(secrets):
-            result |= _equal(_b64(_hmac(secret.encode(), message)), provided)
+            for url in urls:
+                result |= _equal(_b64(_hmac(secret.encode(), url.encode() + request.body)), provided)
         return result
 
     def sign(
@@ -824,7 +1055,11 @@ class GenericHmac(_Signed):
         raw = _hmac(secret.encode(), message, algorithm)
         return raw.hex() if encoding == "hex" else _b64(raw)
 
-    def verify(
+    def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
+        header, *_, timestamp_header, _template = _generic_settings(options)
+        return (header, timestamp_header) if timestamp_header else (header,)
+
+    def _verify_one(
         self,
         request: Request,
         secrets: Sequence[str],
@@ -891,6 +1126,9 @@ class GenericHmac(_Signed):
     def event_type_signed(self, options: Mapping[str, Any]) -> bool:
         return not options.get("event_type_header")
 
+    def signs_timestamp(self, options: Mapping[str, Any]) -> bool:
+        return _generic_settings(options)[4] is not None
+
     def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
         *_, timestamp_header, template = _generic_settings(options)
         timestamp = (request.header(timestamp_header) or "") if timestamp_header else ""
@@ -908,7 +1146,7 @@ SCHEMES: dict[str, Scheme] = {
     scheme.name: scheme
     for scheme in (
         StandardWebhooks(),
-        StandardWebhooks(name="svix", prefix="svix"),
+        StandardWebhooks(name="svix", prefix="svix", fallback_prefix="webhook"),
         STRIPE,
         GitHub(),
         Shopify(),
@@ -930,8 +1168,11 @@ def get_scheme(name: str) -> Scheme:
 
 
 __all__ = [
+    "MAX_HEADER_COMBINATIONS",
     "MAX_ID_LENGTH",
+    "MAX_TWILIO_FORM_FIELDS",
     "SCHEMES",
+    "Headers",
     "Request",
     "Scheme",
     "SchemeConfigError",
@@ -940,6 +1181,7 @@ __all__ = [
     "get_scheme",
     "parse_timestamp",
     "signed_url",
+    "signed_urls",
     "timestamp_in_window",
     "twilio_json_query",
 ]

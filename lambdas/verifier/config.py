@@ -18,6 +18,10 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 # SQS takes 256 KiB per message including attributes; leave room for those.
 DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200 * 1024
 DEFAULT_SECRETS_MAX_AGE_SECONDS = 300
+# Below this, nearly every webhook would wait for a Secrets Manager call.
+MIN_SECRETS_MAX_AGE_SECONDS = 60
+# How long the last good secrets are served when Secrets Manager fails (adapters.AwsAdapters).
+DEFAULT_SECRETS_GRACE_SECONDS = 900
 
 
 class ConfigError(ValueError):
@@ -41,6 +45,7 @@ class VerifierConfig:
     claim_check_bucket: str = ""
     claim_check_threshold_bytes: int = DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES
     secrets_max_age_seconds: int = DEFAULT_SECRETS_MAX_AGE_SECONDS
+    secrets_grace_seconds: int = DEFAULT_SECRETS_GRACE_SECONDS
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -132,10 +137,17 @@ def load_config(env: Mapping[str, str] | None = None) -> VerifierConfig:
     bucket = env.get("CLAIM_CHECK_BUCKET", "")
     if max_body > threshold and not bucket:
         raise ConfigError("CLAIM_CHECK_BUCKET is required when MAX_BODY_BYTES exceeds CLAIM_CHECK_THRESHOLD_BYTES")
+    max_age = _int(env, "SECRETS_MAX_AGE_SECONDS", DEFAULT_SECRETS_MAX_AGE_SECONDS)
+    if max_age < MIN_SECRETS_MAX_AGE_SECONDS:
+        raise ConfigError(
+            f"SECRETS_MAX_AGE_SECONDS must be at least {MIN_SECRETS_MAX_AGE_SECONDS} (got {max_age}): below that "
+            "nearly every webhook would call Secrets Manager"
+        )
     return VerifierConfig(
         sources=sources,
         max_body_bytes=max_body,
         claim_check_bucket=bucket,
         claim_check_threshold_bytes=threshold,
-        secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", DEFAULT_SECRETS_MAX_AGE_SECONDS),
+        secrets_max_age_seconds=max_age,
+        secrets_grace_seconds=_int(env, "SECRETS_GRACE_SECONDS", DEFAULT_SECRETS_GRACE_SECONDS),
     )

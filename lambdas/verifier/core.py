@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.message import ClaimCheck, QueuedWebhook, to_send_message_kwargs
-from shared.schemes import Request, body_sha256, get_scheme
-from verifier.adapters import Adapters, DependencyError
+from shared.message import SIGNED, ClaimCheck, Provenance, QueuedWebhook, to_send_message_kwargs
+from shared.schemes import Headers, Request, Scheme, body_sha256, get_scheme
+from verifier.adapters import Adapters, DependencyError, StaleSecrets
 from verifier.config import SourceConfig, VerifierConfig
 
 RETRY_AFTER_SECONDS = "5"
@@ -42,6 +42,8 @@ class Outcome:
     event_type: str = ""
     claim_check: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Verified with the last good secrets because a refresh failed (adapters.StaleSecrets).
+    stale_secret: bool = False
 
     def response(self) -> dict[str, Any]:
         return {
@@ -77,22 +79,27 @@ def source_name(event: Mapping[str, Any]) -> str | None:
     return name or None
 
 
-def merged_headers(event: Mapping[str, Any]) -> dict[str, str]:
-    """Lower-cased headers; repeated ones joined with "," as HTTP allows (RFC 9110 5.3)."""
-    merged: dict[str, list[str]] = {}
+def merged_headers(event: Mapping[str, Any]) -> Mapping[str, str]:
+    """Lower-cased headers (a ``shared.schemes.Headers``) with every distinct value a proxy repeated.
+
+    As a mapping, repeated values are joined with "," as HTTP allows (RFC 9110
+    5.3) and identical repeats count once; the schemes try distinct values one
+    at a time (``Request.combinations``).
+    """
+    pairs: list[tuple[str, str]] = []
     multi = event.get("multiValueHeaders")
     if isinstance(multi, dict) and multi:
         for name, values in multi.items():
             if isinstance(values, list):
-                merged.setdefault(str(name).lower(), []).extend(str(v) for v in values)
+                pairs.extend((str(name), str(v)) for v in values)
+    seen = {name.lower() for name, _ in pairs}
     single = event.get("headers")
     if isinstance(single, dict):
         for name, value in single.items():
-            key = str(name).lower()
             # multiValueHeaders already has every value when API Gateway sends both.
-            if key not in merged and value is not None:
-                merged[key] = [str(value)]
-    return {name: ",".join(values) for name, values in merged.items()}
+            if str(name).lower() not in seen and value is not None:
+                pairs.append((str(name), str(value)))
+    return Headers(pairs)
 
 
 def query_pairs(event: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -122,10 +129,17 @@ class TooLarge(ValueError):
 
 
 def raw_body(event: Mapping[str, Any], max_bytes: int) -> bytes:
-    """The exact bytes the provider sent; raises BadRequest or TooLarge."""
+    """The exact bytes the provider sent; raises BadRequest or TooLarge.
+
+    A request without a body (API Gateway sends ``null``) is the empty body:
+    providers sign that too (Standard Webhooks signs ``{id}.{timestamp}.``),
+    and an unsigned one fails verification like any other.
+    """
     body = event.get("body")
-    if not isinstance(body, str) or body == "":
-        raise BadRequest("missing body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise BadRequest("body is not a string")
     if event.get("isBase64Encoded"):
         # Cheap bound first so a huge payload is not decoded just to be refused.
         if (len(body) // 4) * 3 - 2 > max_bytes:
@@ -141,15 +155,13 @@ def raw_body(event: Mapping[str, Any], max_bytes: int) -> bytes:
             raise BadRequest("body is not encodable as UTF-8") from None
     if len(data) > max_bytes:
         raise TooLarge
-    if not data:
-        raise BadRequest("empty body")
     return data
 
 
 def _slack_challenge(body: bytes) -> str | None:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a signed body nested thousands deep is not a handshake
         return None
     if isinstance(document, dict) and document.get("type") == "url_verification":
         challenge = document.get("challenge")
@@ -164,10 +176,32 @@ def _message_size(kwargs: Mapping[str, Any]) -> int:
     return size
 
 
-def claim_check_key(source: str, delivery_id: str) -> str:
-    # Hashed: a delivery id is provider text and may hold characters S3 keys handle badly.
-    # Deterministic, so a retried delivery overwrites its own object rather than adding one.
-    return f"{source}/{hashlib.sha256(delivery_id.encode()).hexdigest()}"
+def claim_check_key(source: str, delivery_id: str, body_digest: str) -> str:
+    # The id is hashed: it is provider text and may hold characters S3 keys
+    # handle badly. The body's hash is part of the key, so a request that
+    # reuses a pending delivery id (an unsigned header) cannot overwrite the
+    # body a queued message points at; a retry of the same delivery writes
+    # the same bytes to the same key.
+    return f"{source}/{hashlib.sha256(delivery_id.encode()).hexdigest()}/{body_digest}"
+
+
+def provenance(scheme: Scheme, request: Request, options: Mapping[str, Any], delivery_id: str) -> Provenance:
+    """What the signature covers, and so which values the processor deduplicates on.
+
+    A signed id is the key. An unsigned one can be replaced in a replay, so the
+    key is the digest of the signed material instead; when the scheme signs a
+    timestamp the provider may sign a retry anew (another digest), so the id is
+    kept as a second key to recognise genuine retries (docs/signatures.md).
+    """
+    id_signed = scheme.delivery_id_signed(options)
+    type_signed = scheme.event_type_signed(options)
+    if id_signed and type_signed:
+        return SIGNED
+    keys: tuple[str, ...] = ()
+    if not id_signed:
+        digest_key = "sha256:" + scheme.replay_digest(request, options)
+        keys = (delivery_id, digest_key) if scheme.signs_timestamp(options) else (digest_key,)
+    return Provenance(delivery_id_signed=id_signed, event_type_signed=type_signed, idempotency_keys=keys)
 
 
 def _utf8_encodable(headers: Mapping[str, str], query: tuple[tuple[str, str], ...]) -> bool:
@@ -207,16 +241,36 @@ def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapt
         secrets = adapters.get_secrets(source.secret_arn)
     except DependencyError:
         return _unavailable("secret_unavailable", source.name)
+    outcome = _verify_and_enqueue(
+        request, source=source, scheme=scheme, secrets=secrets, config=config, adapters=adapters, now=now
+    )
+    return replace(outcome, stale_secret=True) if isinstance(secrets, StaleSecrets) else outcome
 
-    if not scheme.verify(request, secrets, now=now, tolerance_seconds=source.tolerance_seconds, options=source.options):
+
+def _verify_and_enqueue(
+    request: Request,
+    *,
+    source: SourceConfig,
+    scheme: Scheme,
+    secrets: list[str],
+    config: VerifierConfig,
+    adapters: Adapters,
+    now: float,
+) -> Outcome:
+    body, headers = request.body, request.headers
+    verified = scheme.verified_request(
+        request, secrets, now=now, tolerance_seconds=source.tolerance_seconds, options=source.options
+    )
+    if verified is None:
         # One answer for every failure: no hint whether the signature, the
         # timestamp or a header was wrong.
         return Outcome(
             status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
         )
-
-    delivery_id = scheme.delivery_id(request, source.options) or body_sha256(body)
-    event_type = scheme.event_type(request, source.options) or ""
+    # From here on, every header is read with the value that verified (a proxy
+    # may have repeated a header with a signed and an unsigned value).
+    delivery_id = scheme.delivery_id(verified, source.options) or body_sha256(body)
+    event_type = scheme.event_type(verified, source.options) or ""
 
     if source.scheme == "slack":
         challenge = _slack_challenge(body)
@@ -240,6 +294,7 @@ def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapt
         content_type=content_type,
         headers={k: v for k, v in headers.items() if k not in hidden},
         body=body,
+        provenance=provenance(scheme, verified, source.options, delivery_id),
     )
     # The encoded message counts too: base64 and the headers attribute can push a
     # body under the threshold over the SQS limit. Without a bucket, SQS decides.
@@ -250,11 +305,12 @@ def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapt
     if not claim_checked and config.claim_check_bucket and _message_size(kwargs) > threshold:
         claim_checked = True
     if claim_checked:
+        digest = body_sha256(body)
         pointer = ClaimCheck(
             bucket=config.claim_check_bucket,
-            key=claim_check_key(source.name, delivery_id),
+            key=claim_check_key(source.name, delivery_id, digest),
             size=len(body),
-            sha256=body_sha256(body),
+            sha256=digest,
         )
         try:
             adapters.put_object(pointer.bucket, pointer.key, body, content_type)

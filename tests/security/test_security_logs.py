@@ -184,7 +184,9 @@ def test_pipeline_logs_hold_no_secret_signature_or_body_on_any_path(
         SecretId=secret_name("s-canary"), SecretString=json.dumps({"secrets": [secret]})
     )
     body_file = tmp_path / "body.json"
-    body_file.write_bytes(BODY)
+    # One body per delivery: GitHub does not sign its delivery id, so the
+    # processor tells deliveries apart by their signed bytes (the body).
+    body_file.write_bytes(BODY.replace(b'"padding"', b'"delivery": "{{delivery_id}}", "padding"'))
     run = uuid.uuid4().hex[:8]
     ids = {outcome: f"{outcome}-{run}" for outcome in ("ok", "retry", "perm")}
     config = pipeline.config.source("s-canary")
