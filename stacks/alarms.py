@@ -24,6 +24,7 @@ METRICS_NAMESPACE = "WebhookKit"
 VERIFIER_SERVICE = "webhook-verifier"
 METRIC_ACCEPTED = "Accepted"
 METRIC_REJECTED = "Rejected"
+METRIC_STALE_SECRETS = "SecretsServedStale"
 REJECTED_SIGNATURE_REASON = "unauthorized"
 
 FIVE_MINUTES = Duration.minutes(5)
@@ -125,6 +126,21 @@ class Monitoring(Construct):
                 "(at least 10 in 5 minutes).",
             )
         self._lambda_alarms("verifier", verifier)
+        # One alarm for every source: the verifier counts this metric without
+        # the source dimension (CloudWatch alarms cannot sum a SEARCH).
+        self._alarm(
+            "secrets-served-stale",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=METRIC_STALE_SECRETS,
+                dimensions_map={"service": VERIFIER_SERVICE},
+                period=FIVE_MINUTES,
+                statistic="Sum",
+            ),
+            threshold=0,
+            description="Secrets Manager could not be read: the verifier is using the last secrets it read, "
+            "and answers 503 once its grace period (15 minutes) runs out.",
+        )
         self._alarm(
             "api-5xx",
             api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),

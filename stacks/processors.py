@@ -25,7 +25,12 @@ def idempotency_key_prefix(source_name: str) -> str:
 
 
 class IdempotencyTable(Construct):
-    """Records of handled deliveries, keyed on ``source#delivery_id``, expiring by TTL."""
+    """Records of handled deliveries, expiring by TTL.
+
+    Keyed per source (``webhook-kit.processor.<source>#...``) on the delivery
+    id, or on the digest of the signed material where the id is unsigned
+    (lambdas/processor/keys.py).
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)

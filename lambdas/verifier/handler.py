@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.metrics import function_metrics
+from shared.metrics import NAMESPACE, function_metrics
 from verifier.adapters import Adapters, AwsAdapters
 from verifier.config import VerifierConfig, load_config
 from verifier.core import Outcome, process
@@ -103,7 +103,9 @@ def _record(outcome: Outcome) -> None:
         logger.set_correlation_id(outcome.delivery_id)
     fields = {"source": outcome.source, "status": outcome.status, "reason": outcome.reason or None}
     if outcome.stale_secret:
-        metrics.add_metric(name=METRIC_STALE_SECRETS, unit=MetricUnit.Count, value=1)
+        # Without the source dimension, so one alarm watches every source (stacks/alarms.py).
+        with single_metric(name=METRIC_STALE_SECRETS, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+            metric.add_dimension("service", SERVICE)
         logger.warning(
             "Secrets Manager refresh failed: verified with the last good secrets (grace period)", extra=fields
         )

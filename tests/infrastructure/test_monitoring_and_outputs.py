@@ -89,7 +89,16 @@ def test_alarm_metric_names_match_what_the_verifier_emits() -> None:
     assert handler.metrics.namespace == alarms.METRICS_NAMESPACE
     assert alarms.VERIFIER_SERVICE == handler.SERVICE
     assert (alarms.METRIC_ACCEPTED, alarms.METRIC_REJECTED) == (handler.METRIC_ACCEPTED, handler.METRIC_REJECTED)
+    assert alarms.METRIC_STALE_SECRETS == handler.METRIC_STALE_SECRETS
     assert alarms.REJECTED_SIGNATURE_REASON == UNAUTHORIZED_REASON
+
+
+def test_one_alarm_watches_every_source_for_secrets_served_stale(default_stack: Synthesized) -> None:
+    [alarm] = _alarms_on(default_stack, "SecretsServedStale")
+    assert alarm["Namespace"] == "WebhookKit"
+    # Exactly the dimensions the verifier emits this metric with (no source: one series for all).
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "webhook-verifier"}]
+    assert alarm["AlarmActions"] and alarm["Threshold"] == 0
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(default_stack: Synthesized) -> None:
@@ -132,7 +141,7 @@ def test_every_alarm_has_a_runbook_entry(default_stack: Synthesized) -> None:
     runbook = (ROOT / "docs" / "reliability.md").read_text()
     headings = [line for line in runbook.splitlines() if line.startswith("### ")]
     alarm_keys = default_stack.stack.ingestion.monitoring.alarms.keys()
-    assert len(alarm_keys) == 5 * len(default_stack.config.sources) + 4
+    assert len(alarm_keys) == 5 * len(default_stack.config.sources) + 5
     for key in alarm_keys:
         generic = key
         for source in default_stack.config.sources:

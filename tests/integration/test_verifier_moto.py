@@ -176,7 +176,10 @@ def test_a_failed_secret_refresh_serves_the_last_good_secret_for_the_grace_perio
     after = verifier_handler.handler(github_event(b'{"ref":"c"}', "d-c"), Context())
 
     assert within["statusCode"] == 202
-    assert '"SecretsServedStale":[1.0]' in said
+    [stale] = [json.loads(line) for line in said.splitlines() if '"SecretsServedStale"' in line]
+    # The dimensions the stack's one secrets-served-stale alarm watches (stacks/alarms.py).
+    assert stale["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert stale["service"] == "webhook-verifier" and stale["SecretsServedStale"] == [1.0]
     assert "verified with the last good secrets" in caplog.text
     assert after["statusCode"] == 503
     delivered = [
