@@ -148,6 +148,11 @@ class SourceConfig(_Model):
             raise ValueError(f"public_url is required for scheme {self.scheme!r}: the provider signs the URL it calls")
         if self.public_url is not None and not re.match(r"^https?://", self.public_url):
             raise ValueError("public_url must be an http(s) URL")
+        if self.public_url is not None and ("?" in self.public_url or "#" in self.public_url):
+            # The verifier checks the same rule (verifier.config.public_url_problem).
+            raise ValueError(
+                "public_url must not have a query string or fragment: the query is taken from each request"
+            )
         if (self.scheme == "generic-hmac") != (self.generic is not None):
             raise ValueError("a [sources.generic] table is required for, and only for, scheme 'generic-hmac'")
         minimum = self.minimum_visibility_timeout

@@ -58,7 +58,7 @@ DEFAULT_VISIBILITY_SCALE = 0.05
 WEBHOOK_PATH_PREFIX = "webhooks"
 # API Gateway REST refuses payloads above 10 MB before anything else sees them.
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+DAY_SECONDS = 24 * 3600
 EVENT_HISTORY = 100_000
 
 _LOCAL_CREDENTIALS = {
@@ -513,7 +513,7 @@ class LocalPipeline:
         for source in self.config.sources:
             dlq_url = sqs.create_queue(
                 QueueName=dead_letter_queue_name(source.name),
-                Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
+                Attributes={"MessageRetentionPeriod": str(self.config.dead_letter_retention_days * DAY_SECONDS)},
             )["QueueUrl"]
             dlq_arn = _queue_arn(sqs, dlq_url)
             visibility = max(1, round(source.visibility_timeout * self.visibility_scale))
@@ -521,7 +521,7 @@ class LocalPipeline:
                 QueueName=queue_name(source.name),
                 Attributes={
                     "VisibilityTimeout": str(visibility),
-                    "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
+                    "MessageRetentionPeriod": str(self.config.queue_retention_days * DAY_SECONDS),
                     "RedrivePolicy": json.dumps(
                         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(source.max_receive_count)}
                     ),

@@ -68,7 +68,9 @@ logger = Logger()
 metrics = function_metrics()
 tracer = Tracer()
 
-DEFAULT_EXPIRY_SECONDS = 3 * 24 * 60 * 60  # the longest common provider retry horizon (Stripe: 3 days)
+# As long as a copy can wait in the queue and then the DLQ (14 + 14 days, a
+# fresh clock for each SendMessage): stacks/config.py enforces the same rule.
+DEFAULT_EXPIRY_SECONDS = 30 * 24 * 60 * 60
 UNHANDLED_ACKNOWLEDGE = "acknowledge"
 UNHANDLED_FAIL = "fail"
 # SQS caps an attribute value with the whole message; a reason is for humans, so keep it short.

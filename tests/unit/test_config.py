@@ -83,6 +83,14 @@ def test_url_signing_scheme_needs_its_public_url() -> None:
     assert "public_url is required for scheme 'twilio'" in _error(data)
 
 
+@pytest.mark.parametrize("url", ["https://hooks.example.com/sms?tenant=1", "https://hooks.example.com/sms#x"])
+def test_a_public_url_with_a_query_or_fragment_is_refused(url: str) -> None:
+    # The verifier appends each request's query to public_url: one here would be signed twice.
+    data = _base()
+    data["sources"].append({"name": "sms", "scheme": "twilio", "public_url": url})
+    assert "public_url must not have a query string or fragment" in _error(data)
+
+
 def test_generic_hmac_needs_its_options_and_a_consistent_template() -> None:
     data = _base()
     data["sources"].append({"name": "erp", "scheme": "generic-hmac"})

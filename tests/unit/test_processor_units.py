@@ -16,7 +16,7 @@ ENV = {"IDEMPOTENCY_TABLE": "idem", "DEAD_LETTER_QUEUE_URL": "https://sqs.exampl
 
 def test_settings_defaults() -> None:
     settings = Settings.from_env(ENV)
-    assert settings.expiry_seconds == DEFAULT_EXPIRY_SECONDS == 3 * 24 * 3600
+    assert settings.expiry_seconds == DEFAULT_EXPIRY_SECONDS == 30 * 24 * 3600
     assert settings.unhandled_events == "acknowledge"
     assert settings.source == "stripe"
 
