@@ -277,7 +277,9 @@ class WebhookFirewall(Construct):
 def source_path_regex(source_name: str) -> str:
     """A regex for the URI paths that reach a source: with or without the stage prefix."""
     # The execute-api URL carries the stage ("/prod/webhooks/x"), a custom domain may not.
-    return rf"^(/[^/]+)?/{WEBHOOK_PATH_PREFIX}/{re.escape(source_name)}/?$"
+    # Non-capturing: AWS WAF refuses capturing subexpressions (AWS WAF Developer Guide,
+    # "Supported regular expression syntax in AWS WAF").
+    return rf"^(?:/[^/]+)?/{WEBHOOK_PATH_PREFIX}/{re.escape(source_name)}/?$"
 
 
 def _path_statement(source_name: str) -> wafv2.CfnWebACL.StatementProperty:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
@@ -242,3 +243,28 @@ def test_rate_rule_does_not_count_allow_listed_providers_on_their_own_path(varia
 def test_rate_rule_counts_everything_when_no_source_is_allow_listed(default_stack: Synthesized) -> None:
     rate = _rules(default_stack)["rate-limit"]["Statement"]["RateBasedStatement"]
     assert "ScopeDownStatement" not in rate
+
+
+def _waf_regexes(node: Any) -> list[str]:
+    """Every regular expression WAF is given anywhere in the template."""
+    if isinstance(node, list):
+        return [regex for item in node for regex in _waf_regexes(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["RegexString"]] if isinstance(node.get("RegexString"), str) else []
+    found += node.get("RegularExpressionList", []) if isinstance(node.get("RegularExpressionList"), list) else []
+    return found + [regex for key, value in node.items() if key != "RegexString" for regex in _waf_regexes(value)]
+
+
+@pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
+def test_no_waf_regex_has_a_capturing_group(stack: str, request: pytest.FixtureRequest) -> None:
+    # AWS WAF Developer Guide, "Supported regular expression syntax in AWS WAF": it
+    # does not support "backreferences and capturing subexpressions"; (?:...) groups.
+    synth: Synthesized = request.getfixturevalue(stack)
+    regexes = _waf_regexes(synth.json["Resources"])
+    expected = 1 + sum(1 for source in synth.config.sources if source.allowed_cidrs)  # body size + path rules
+    if synth.config.max_body_bytes <= synth.config.waf_body_inspection_kb * 1024:
+        expected -= 1  # the body is measured, not matched by regex
+    assert len(regexes) == expected > 0
+    for regex in regexes:
+        assert re.compile(regex).groups == 0, regex  # Python counts capturing groups, named ones included
