@@ -17,7 +17,18 @@ deletes itself. The order makes it safe to interrupt at any point:
 
 A crash between 3 and 4 leaves a copy in the DLQ; redriving it again sends a
 duplicate that the processor skips by its idempotency record (unless
-``reprocess`` removes that record on purpose).
+``reprocess`` removes that record on purpose: then the handler runs again).
+
+Every message received and not deleted is held (invisible) until the scan
+ends, and is made visible again then, or at once when the run is interrupted
+(any exception, KeyboardInterrupt included). SQS cannot be browsed without
+hiding what was read: a message made visible again comes back ahead of the
+unread ones (moto returns the same ten forever), so a selective run must hide
+what it skips while it reads on. The per-receive visibility timeout is short
+instead, so a run that dies without releasing (kill -9, a lost connection)
+leaves messages hidden for that long only, and a long run re-receives what it
+holds, recognises it by MessageId, and reads on. Messages hidden by someone
+else when the scan ends are reported as in flight, not as absent.
 
 A message received longer ago than the idempotency window is moved with a
 warning: if another copy of it was processed, that record has expired, and
@@ -36,6 +47,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ConnectionError as _ConnectionError
+from botocore.exceptions import HTTPClientError
+
 from processor.keys import idempotency_record_id, record_ids
 from shared.message import (
     ATTR_DELIVERY_ID,
@@ -49,13 +63,35 @@ from shared.message import (
 
 _STRIPPED_ATTRIBUTES = frozenset({ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE})
 
+# No answer from the endpoint (refused, timed out, cut off): every further call would wait as long,
+# so the run stops instead of marking each remaining message failed.
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (_ConnectionError, HTTPClientError)
+
 
 class RedriveError(RuntimeError):
     """The redrive cannot start (bad arguments, nothing to move)."""
 
 
 class EmptyDeadLetterQueueError(RedriveError):
-    pass
+    """Nothing in the DLQ, visible or in flight."""
+
+
+class MessagesInFlightError(RedriveError):
+    """Nothing visible in the DLQ, but messages are hidden by another consumer or an interrupted run."""
+
+    def __init__(self, dlq_url: str, in_flight: int, retry_seconds: int) -> None:
+        self.in_flight = in_flight
+        self.retry_seconds = retry_seconds
+        super().__init__(
+            f"the dead-letter queue {dlq_url} has no visible message, but {in_flight_note(in_flight, retry_seconds)}"
+        )
+
+
+def in_flight_note(in_flight: int, retry_seconds: int) -> str:
+    return (
+        f"{in_flight} message(s) are in flight (held by another consumer or an interrupted run); "
+        f"retry in up to {retry_seconds} seconds"
+    )
 
 
 @dataclass(frozen=True)
@@ -78,8 +114,13 @@ class RedriveResult:
     skipped: int
     failed: int
     warned: int = 0
-    # Requested delivery ids that were not in the DLQ (empty when redriving everything).
+    # Requested delivery ids this run did not see (empty when redriving everything); with
+    # ``in_flight`` above 0 they may be among the hidden messages rather than absent.
     not_found: frozenset[str] = field(default_factory=frozenset)
+    # Messages hidden in the DLQ when the run ended (not by this run), None if the count could not be read.
+    in_flight: int | None = 0
+    # How long those may stay hidden: the longer of the DLQ's visibility timeout and this run's.
+    retry_seconds: int = 0
 
 
 ProgressCallback = Callable[[RedriveProgress], None]
@@ -114,7 +155,7 @@ def redrive(
     progress: ProgressCallback | None = None,
     max_messages: int | None = None,
     wait_seconds: int = 2,
-    visibility_timeout: int = 300,
+    visibility_timeout: int = 30,
     s3_client: Any = None,
     idempotency_expiry_seconds: int | None = None,
     now: Callable[[], float] = time.time,
@@ -125,10 +166,17 @@ def redrive(
     so the handler runs again even for a delivery that completed before (a
     redriven delivery that never completed runs again without it).
 
-    Messages not selected stay in the DLQ and are made visible again at the end.
+    Each receive hides its messages for ``visibility_timeout`` seconds: long
+    enough to move a batch of ten, short so that a run killed without cleaning
+    up does not hide them for long. Messages not moved (skipped, failed) stay in
+    the DLQ and are made visible again when the scan ends or the run is
+    interrupted. The scan ends on an empty receive, or when every message it
+    holds came back without a new one among them.
     Claim-checked messages need ``s3_client``. With ``idempotency_expiry_seconds``,
     messages received longer ago than that are moved with a warning.
-    Raises EmptyDeadLetterQueueError when the DLQ has nothing to receive.
+    Raises EmptyDeadLetterQueueError when the DLQ has nothing to receive, and
+    MessagesInFlightError when nothing is visible but messages are in flight.
+    An unreachable endpoint (UNREACHABLE_ERRORS) stops the run with that error.
     """
     if reprocess and (not table_name or dynamodb_client is None):
         raise RedriveError("reprocess needs table_name and dynamodb_client (the idempotency table)")
@@ -139,9 +187,12 @@ def redrive(
 
     moved = skipped = failed = warned = 0
     found: set[str] = set()
-    seen: set[str] = set()
-    hold: list[str] = []  # receipt handles of messages left in the DLQ, released at the end
-    received_any = False
+    handled: set[str] = set()  # MessageIds moved, skipped or failed by this run: each is dealt with once
+    # MessageId -> latest receipt handle of every message received and not deleted: released when the scan
+    # ends or the run is interrupted. Seeded per batch before any work, so an interrupt releases the rest too.
+    held: dict[str, str] = {}
+    # Held messages received again since the last new one: once all are back, the run has seen everything.
+    back: set[str] = set()
     try:
         while max_messages is None or moved + failed < max_messages:
             batch = sqs_client.receive_message(
@@ -151,12 +202,23 @@ def redrive(
                 VisibilityTimeout=visibility_timeout,
                 WaitTimeSeconds=wait_seconds,
             ).get("Messages", [])
-            fresh = [message for message in batch if message["MessageId"] not in seen]
+            if not batch:
+                break  # everything left is hidden: held by this run, or in flight elsewhere
+            for message in batch:
+                held[message["MessageId"]] = message["ReceiptHandle"]
+            fresh = [message for message in batch if message["MessageId"] not in handled]
             if not fresh:
-                break
-            received_any = True
+                # This run's own messages, visible again after a long batch, now hidden again by this receive.
+                # Unread ones may wait behind them (SQS returns the oldest first), so stop only once a receive
+                # brings nothing new after all of them were back: the timeout must outlast that cycle.
+                if back >= held.keys():
+                    break
+                back.update(message["MessageId"] for message in batch)
+                continue
+            back.clear()
             for message in fresh:
-                seen.add(message["MessageId"])
+                message_id = message["MessageId"]
+                handled.add(message_id)
                 attributes = message.get("MessageAttributes") or {}
                 delivery_id = _string_attribute(attributes, ATTR_DELIVERY_ID)
                 message_source = _string_attribute(attributes, ATTR_SOURCE)
@@ -165,8 +227,7 @@ def redrive(
                     reason = "max_messages reached"
                 if reason is not None:
                     skipped += 1
-                    hold.append(message["ReceiptHandle"])
-                    report(RedriveProgress("skipped", message["MessageId"], delivery_id, reason))
+                    report(RedriveProgress("skipped", message_id, delivery_id, reason))
                     continue
                 webhook = _parse(message)
                 error = _move(
@@ -185,17 +246,20 @@ def redrive(
                 if delivery_id is not None:
                     found.add(delivery_id)
                 if error is None:
+                    del held[message_id]
                     moved += 1
                     warning = _age_warning(webhook, idempotency_expiry_seconds, now())
                     warned += bool(warning)
-                    report(RedriveProgress("moved", message["MessageId"], delivery_id, warning=warning))
+                    report(RedriveProgress("moved", message_id, delivery_id, warning=warning))
                 else:
                     failed += 1
-                    hold.append(message["ReceiptHandle"])
-                    report(RedriveProgress("failed", message["MessageId"], delivery_id, error))
+                    report(RedriveProgress("failed", message_id, delivery_id, error))
     finally:
-        _release(sqs_client, dlq_url, hold)
-    if not received_any:
+        _release(sqs_client, dlq_url, list(held.values()))
+    in_flight, retry_seconds = _in_flight(sqs_client, dlq_url, visibility_timeout)
+    if not handled:
+        if in_flight:
+            raise MessagesInFlightError(dlq_url, in_flight, retry_seconds)
         raise EmptyDeadLetterQueueError(f"the dead-letter queue {dlq_url} has no message to redrive")
     return RedriveResult(
         moved=moved,
@@ -203,7 +267,21 @@ def redrive(
         failed=failed,
         warned=warned,
         not_found=frozenset(wanted - found) if wanted is not None else frozenset(),
+        in_flight=in_flight,
+        retry_seconds=retry_seconds,
     )
+
+
+def _in_flight(sqs_client: Any, dlq_url: str, visibility_timeout: int) -> tuple[int | None, int]:
+    """Messages hidden in the DLQ now (this run has released its own), and how long they may stay so."""
+    try:
+        attributes = sqs_client.get_queue_attributes(
+            QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible", "VisibilityTimeout"]
+        )["Attributes"]
+    except Exception:  # the moves are done: report them rather than fail on a count
+        return None, visibility_timeout
+    queue_timeout = int(attributes.get("VisibilityTimeout", 0))
+    return int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)), max(queue_timeout, visibility_timeout)
 
 
 def _skip_reason(
@@ -256,6 +334,8 @@ def _refresh_claim_check(webhook: QueuedWebhook | None, s3_client: Any) -> str |
         return f"claim-checked body at {where}: pass an S3 client to check it before re-sending"
     try:
         head = s3_client.head_object(Bucket=pointer.bucket, Key=pointer.key)
+    except UNREACHABLE_ERRORS:
+        raise
     except Exception as error:
         code = getattr(error, "response", {}).get("Error", {}).get("Code")
         if code in ("404", "NoSuchKey"):
@@ -272,6 +352,8 @@ def _refresh_claim_check(webhook: QueuedWebhook | None, s3_client: Any) -> str |
             MetadataDirective="REPLACE",
             ContentType=head.get("ContentType") or "application/octet-stream",
         )
+    except UNREACHABLE_ERRORS:
+        raise
     except Exception as error:
         return f"could not restart the expiry of the claim-checked body {where}: {error}"
     return None
@@ -299,6 +381,8 @@ def _move(
         try:
             for record_id in _record_ids(webhook, source, delivery_id):
                 dynamodb_client.delete_item(TableName=table_name, Key={"id": {"S": record_id}})
+        except UNREACHABLE_ERRORS:
+            raise
         except Exception as error:  # the operator sees it per message; the rest of the DLQ still moves
             return f"could not delete the idempotency record: {error}"
     try:
@@ -307,10 +391,14 @@ def _move(
             MessageBody=message["Body"],
             MessageAttributes=_resend_attributes(message.get("MessageAttributes") or {}),
         )
+    except UNREACHABLE_ERRORS:
+        raise
     except Exception as error:
         return f"could not send to the source queue: {error}"
     try:
         sqs_client.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    except UNREACHABLE_ERRORS:
+        raise
     except Exception as error:
         return f"sent, but not deleted from the DLQ (a later redrive would send a duplicate): {error}"
     return None
