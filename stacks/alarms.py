@@ -56,7 +56,7 @@ class Monitoring(Construct):
         sources: Sequence[MonitoredSource],
         verifier: lambda_.IFunction,
         api: apigw.RestApi,
-        web_acl_name: str,
+        web_acl_metric_name: str,
         alarm_email: str | None,
         oldest_message_alarm_seconds: int,
         rejection_rate_percent: int,
@@ -141,16 +141,21 @@ class Monitoring(Construct):
             description="Secrets Manager could not be read: the verifier is using the last secrets it read, "
             "and answers 503 once its grace period (15 minutes) runs out.",
         )
+        # API Gateway keys its metrics on the API's name (dimension ApiName); the
+        # stack gives the API a name of its own, so this counts this API's answers only.
         self._alarm(
             "api-5xx",
             api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
             threshold=0,
             description="The API answered 5XX: providers were told to retry (queue or verifier trouble).",
         )
+        # AWS WAF names a web ACL in its metrics by the ACL's metric name, not its
+        # name, and counts every rule under Rule=ALL (AWS WAF Developer Guide, "AWS
+        # WAF metrics and dimensions").
         self.waf_blocked = cloudwatch.Metric(
             namespace="AWS/WAFV2",
             metric_name="BlockedRequests",
-            dimensions_map={"WebACL": web_acl_name, "Region": Aws.REGION, "Rule": "ALL"},
+            dimensions_map={"WebACL": web_acl_metric_name, "Region": Aws.REGION, "Rule": "ALL"},
             period=FIVE_MINUTES,
             statistic="Sum",
         )

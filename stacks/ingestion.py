@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Names, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from cdk_nag import NagSuppressions
 from constructs import Construct
@@ -112,9 +112,17 @@ class WebhookIngestion(Construct):
                 max_concurrency=source.max_concurrency,
             )
 
+        # CloudWatch keys the API's metrics on its name and the web ACL's on its metric
+        # name, not on a resource id: both get a name of this deployment (stack and
+        # construct path), so two deployments in one account and Region never share
+        # (and sum) one series. A name change updates either resource in place.
+        deployment_name = Names.unique_resource_name(
+            self, max_length=128, separator="-", allowed_special_characters="-_"
+        )
         self.api = WebhookApi(
             self,
             "Ingress",
+            api_name=deployment_name,
             sources=[ApiSource(source.name, source.throttle_rate, source.throttle_burst) for source in config.sources],
             verifier=self.verifier,
             stage_name=config.stage_name,
@@ -127,6 +135,7 @@ class WebhookIngestion(Construct):
             self,
             "Firewall",
             sources=[FirewallSource(source.name, source.allowed_cidrs) for source in config.sources],
+            metric_name=deployment_name,
             stage_arn=self.api.api.deployment_stage.stage_arn,
             rate_limit=config.waf_rate_limit,
             max_body_bytes=config.max_body_bytes,
@@ -147,7 +156,7 @@ class WebhookIngestion(Construct):
             ],
             verifier=self.verifier,
             api=self.api.api,
-            web_acl_name=self.firewall.web_acl_name,
+            web_acl_metric_name=self.firewall.metric_name,
             alarm_email=config.alarm_email,
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
             rejection_rate_percent=config.rejection_rate_alarm_percent,

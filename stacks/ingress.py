@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Fn, RemovalPolicy
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -46,6 +46,10 @@ class WebhookApi(Construct):
     throttles before the function is reached: each source's POST method has
     a token bucket of its own, so a flood on one source's URL is answered 429
     there and the other sources keep their capacity.
+
+    ``api_name`` must be unique to the deployment: CloudWatch keys the API's
+    metrics on it (dimension ``ApiName``), so two APIs of one name in an account
+    and region share, and sum, one series.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class WebhookApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        api_name: str,
         sources: Sequence[ApiSource],
         verifier: lambda_.IFunction,
         stage_name: str,
@@ -67,6 +72,7 @@ class WebhookApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            rest_api_name=api_name,
             description="webhook-kit: receives third-party webhooks",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             binary_media_types=["*/*"],
@@ -182,6 +188,13 @@ class WebhookFirewall(Construct):
     its path match labels the request (the costly part: a regex and two text
     transformations, evaluated once per source), and the rate rule's scope-down
     only matches that label and the same IP sets, a few capacity units a source.
+
+    ``metric_name`` is the web ACL's CloudWatch metric name, which AWS WAF
+    reports as the ``WebACL`` dimension of its metrics (AWS WAF Developer Guide,
+    "AWS WAF metrics and dimensions": "WebACL: The metric name of the WebACL"):
+    it must be unique to the deployment, or every web ACL of that metric name in
+    the account and Region feeds one series. The rules' metric names need not
+    be: their metrics also carry the ``WebACL`` dimension.
     """
 
     def __init__(
@@ -190,6 +203,7 @@ class WebhookFirewall(Construct):
         construct_id: str,
         *,
         sources: Sequence[FirewallSource],
+        metric_name: str,
         stage_arn: str,
         rate_limit: int,
         max_body_bytes: int,
@@ -228,7 +242,7 @@ class WebhookFirewall(Construct):
             "WebAcl",
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=_visibility("webhook-kit"),
+            visibility_config=_visibility(metric_name),
             association_config=wafv2.CfnWebACL.AssociationConfigProperty(
                 request_body={
                     "API_GATEWAY": wafv2.CfnWebACL.RequestBodyAssociatedResourceTypeConfigProperty(
@@ -248,8 +262,7 @@ class WebhookFirewall(Construct):
         self.association = wafv2.CfnWebACLAssociation(
             self, "Association", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn
         )
-        # Ref of a web ACL is "name|id|scope"; CloudWatch names the ACL by its name.
-        self.web_acl_name = Fn.select(0, Fn.split("|", self.web_acl.ref))
+        self.metric_name = metric_name
 
     def _allowed_addresses(self, source: FirewallSource) -> wafv2.CfnWebACL.StatementProperty:
         """A statement matching the source's allow-listed addresses: one IP set per IP version."""

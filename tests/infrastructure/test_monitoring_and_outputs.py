@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from typing import Any
 
 import pytest
@@ -61,8 +62,8 @@ def test_api_5xx_and_waf_block_spike_alarms(default_stack: Synthesized) -> None:
     assert waf_alarm["Namespace"] == "AWS/WAFV2"
     assert waf_alarm["Threshold"] == default_stack.config.waf_blocked_alarm_threshold
     dimensions = {d["Name"]: d["Value"] for d in waf_alarm["Dimensions"]}
-    (acl_id,) = default_stack.resources("AWS::WAFv2::WebACL")
-    assert acl_id in json.dumps(dimensions["WebACL"]) and dimensions["Rule"] == "ALL"
+    (acl,) = default_stack.resources("AWS::WAFv2::WebACL").values()
+    assert dimensions["WebACL"] == acl["Properties"]["VisibilityConfig"]["MetricName"] and dimensions["Rule"] == "ALL"
 
 
 def test_signature_rejection_rate_alarm_per_source(default_stack: Synthesized) -> None:
@@ -240,3 +241,150 @@ def test_every_alarm_action_reaches_a_topic_cloudwatch_may_publish_to_and_encryp
         walked_alarms += 1
     assert walked_alarms > 0 and walked_alarms == len(alarms) and walked_actions == 2 * len(alarms)
     assert len(alarms) == len(synth.stack.ingestion.monitoring.alarms)
+
+
+# --------------------------------------------------------------------------- metric dimensions
+# A CloudWatch metric is its namespace, name and exact set of dimensions: an alarm or
+# graph whose dimensions name nothing real watches an empty series and stays quiet.
+
+
+def _dimensions(metric: dict[str, Any]) -> dict[str, Any]:
+    return {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+
+
+def _alarm_metrics(synth: Synthesized) -> list[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric name, dimensions) of every metric of every alarm, metric math included."""
+    metrics = []
+    for alarm in _alarms(synth):
+        if "MetricName" in alarm:
+            metrics.append((alarm["Namespace"], alarm["MetricName"], _dimensions(alarm)))
+            continue
+        for query in alarm["Metrics"]:
+            if "MetricStat" in query:
+                metric = query["MetricStat"]["Metric"]
+                metrics.append((metric["Namespace"], metric["MetricName"], _dimensions(metric)))
+            else:
+                assert set(query) >= {"Id", "Expression"}, query
+    return metrics
+
+
+def _dashboard_metrics(synth: Synthesized) -> list[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric name, dimensions) of every graph of the dashboard, tokens put back as intrinsics."""
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    separator, parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"]
+    tokens = {f"@@token{index}@@": part for index, part in enumerate(parts) if not isinstance(part, str)}
+    names = {id(part): name for name, part in tokens.items()}
+    body = json.loads(separator.join(part if isinstance(part, str) else names[id(part)] for part in parts))
+    metrics = []
+    for widget in body["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            fields = [field for field in row if not isinstance(field, dict)]  # the last may be render options
+            namespace, name, *pairs = fields
+            assert len(pairs) % 2 == 0 and "..." not in fields and "." not in fields, row
+            dimensions = {pairs[i]: tokens.get(pairs[i + 1], pairs[i + 1]) for i in range(0, len(pairs), 2)}
+            metrics.append((namespace, name, dimensions))
+    return metrics
+
+
+def _emitted_webhook_kit_dimensions() -> dict[str, set[str]]:
+    """Metric name -> the dimensions the verifier publishes it with (lambdas/verifier/handler.py ``_record``).
+
+    ``service`` is Powertools' service dimension; ``source`` is added for every
+    outcome, ``reason`` for rejections only; the stale-secrets metric is its own
+    single metric with ``service`` alone.
+    ``unit/test_verifier_handler.py::test_metrics_count_outcomes_per_source_and_rejections_per_reason``
+    reads them from the verifier's EMF output.
+    """
+    from verifier import handler
+
+    return {
+        handler.METRIC_ACCEPTED: {"service", "source"},
+        handler.METRIC_REJECTED: {"service", "source", "reason"},
+        handler.METRIC_STALE_SECRETS: {"service"},
+    }
+
+
+def _check_dimensions(synth: Synthesized, namespace: str, name: str, dimensions: dict[str, Any]) -> set[str]:
+    """Assert each dimension names a resource (or a metric name) of this template; return what was checked."""
+    where = (namespace, name, dimensions)
+    if namespace == "AWS/ApiGateway":
+        (api,) = synth.resources("AWS::ApiGateway::RestApi").values()
+        assert dimensions == {"ApiName": api["Properties"]["Name"]}, where
+    elif namespace == "AWS/WAFV2":
+        # AWS WAF Developer Guide, "AWS WAF metrics and dimensions": a regional web ACL's
+        # metrics carry Region, Rule and WebACL, where WebACL is the ACL's *metric name*
+        # (VisibilityConfig.MetricName) and Rule is a rule's metric name or ALL.
+        (acl,) = synth.resources("AWS::WAFv2::WebACL").values()
+        rules = {rule["VisibilityConfig"]["MetricName"] for rule in acl["Properties"]["Rules"]}
+        assert set(dimensions) == {"Region", "Rule", "WebACL"}, where
+        assert dimensions["WebACL"] == acl["Properties"]["VisibilityConfig"]["MetricName"], where
+        assert dimensions["Region"] == {"Ref": "AWS::Region"}, where
+        assert dimensions["Rule"] == "ALL" or dimensions["Rule"] in rules, where
+    elif namespace == "AWS/Lambda":
+        assert set(dimensions) == {"FunctionName"}, where
+        assert dimensions["FunctionName"]["Ref"] in synth.resources("AWS::Lambda::Function"), where
+    elif namespace == "AWS/SQS":
+        assert set(dimensions) == {"QueueName"}, where
+        queue, attribute = dimensions["QueueName"]["Fn::GetAtt"]
+        assert attribute == "QueueName" and queue in synth.resources("AWS::SQS::Queue"), where
+    elif namespace == "WebhookKit":
+        from verifier import handler
+        from verifier.core import UNAUTHORIZED_REASON
+
+        assert set(dimensions) == _emitted_webhook_kit_dimensions()[name], where
+        assert dimensions["service"] == handler.SERVICE, where
+        if "source" in dimensions:
+            assert dimensions["source"] in {source.name for source in synth.config.sources}, where
+        if "reason" in dimensions:
+            assert dimensions["reason"] == UNAUTHORIZED_REASON, where
+    else:
+        raise AssertionError(f"no rule for namespace {namespace}: {where}")
+    return {f"{namespace} {dimension}" for dimension in dimensions}
+
+
+_EVERY_DIMENSION = {
+    "AWS/ApiGateway ApiName",
+    "AWS/WAFV2 WebACL",
+    "AWS/WAFV2 Region",
+    "AWS/WAFV2 Rule",
+    "AWS/Lambda FunctionName",
+    "AWS/SQS QueueName",
+    "WebhookKit service",
+    "WebhookKit source",
+    "WebhookKit reason",
+}
+
+
+@pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
+@pytest.mark.parametrize("where", ["alarms", "dashboard"])
+def test_every_metric_dimension_names_a_resource_or_metric_of_the_same_template(
+    stack: str, where: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(stack)
+    metrics = _alarm_metrics(synth) if where == "alarms" else _dashboard_metrics(synth)
+    checked: set[str] = set()
+    for namespace, name, dimensions in metrics:
+        checked |= _check_dimensions(synth, namespace, name, dimensions)
+    # Every kind of dimension the kit uses was met (a parser that found nothing fails here).
+    assert checked == _EVERY_DIMENSION
+    if where == "alarms":
+        watched = len(metrics)
+        assert watched >= len(synth.resources("AWS::CloudWatch::Alarm")) > 0
+
+
+def test_the_api_and_web_acl_metric_names_are_unique_to_each_deployment(
+    default_stack: Synthesized, variant_stack: Synthesized
+) -> None:
+    # CloudWatch keys API Gateway metrics on the API's name and WAF metrics on the
+    # web ACL's metric name: a fixed name ("Api", "webhook-kit") makes every
+    # deployment in an account and Region feed, and alarm on, one summed series.
+    names = []
+    for synth in (default_stack, variant_stack):
+        (api,) = synth.resources("AWS::ApiGateway::RestApi").values()
+        (acl,) = synth.resources("AWS::WAFv2::WebACL").values()
+        api_name, metric_name = api["Properties"]["Name"], acl["Properties"]["VisibilityConfig"]["MetricName"]
+        assert synth.config.stack_name in api_name and synth.config.stack_name in metric_name
+        # AWS WAF: 1-128 of A-Z, a-z, 0-9, - and _ (AWS::WAFv2::WebACL VisibilityConfig).
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,128}", metric_name)
+        names.append((api_name, metric_name))
+    assert names[0][0] != names[1][0] and names[0][1] != names[1][1]
