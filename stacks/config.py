@@ -247,6 +247,12 @@ class WebhookKitConfig(_Model):
         description="Powertools Tracer (X-Ray SDK subsegments) in the verifier: ~170 ms more cold start",
     )
     unhandled_events: Literal["acknowledge", "fail"] = "acknowledge"
+    api_gateway_cloudwatch_role: Literal["create", "existing"] = Field(
+        default="create",
+        description="REST API stages refuse access logs until the Region's API Gateway account settings name a "
+        "CloudWatch Logs role: 'create' sets one (a retained role; the setting is shared by every API of the "
+        "account and Region), 'existing' uses the one already set (`aws apigateway get-account`).",
+    )
     powertools_layer_version: int = Field(default=27, ge=1)
     tags: dict[str, str] = Field(default_factory=lambda: {"project": "webhook-kit"})
     sources: tuple[SourceConfig, ...] = Field(min_length=1)

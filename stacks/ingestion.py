@@ -123,6 +123,7 @@ class WebhookIngestion(Construct):
             self,
             "Ingress",
             api_name=deployment_name,
+            create_cloudwatch_role=config.api_gateway_cloudwatch_role == "create",
             sources=[ApiSource(source.name, source.throttle_rate, source.throttle_burst) for source in config.sources],
             verifier=self.verifier,
             stage_name=config.stage_name,

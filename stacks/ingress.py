@@ -49,7 +49,10 @@ class WebhookApi(Construct):
 
     ``api_name`` must be unique to the deployment: CloudWatch keys the API's
     metrics on it (dimension ``ApiName``), so two APIs of one name in an account
-    and region share, and sum, one series.
+    and region share, and sum, one series. ``create_cloudwatch_role`` makes the
+    Region's API Gateway account settings name a CloudWatch Logs role (a role
+    and ``AWS::ApiGateway::Account``): REST API stages refuse access-log
+    settings until that setting exists.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class WebhookApi(Construct):
         construct_id: str,
         *,
         api_name: str,
+        create_cloudwatch_role: bool,
         sources: Sequence[ApiSource],
         verifier: lambda_.IFunction,
         stage_name: str,
@@ -76,7 +80,10 @@ class WebhookApi(Construct):
             description="webhook-kit: receives third-party webhooks",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             binary_media_types=["*/*"],
-            cloud_watch_role=False,
+            cloud_watch_role=create_cloudwatch_role,
+            # The account setting outlives the stack and other APIs of the account may
+            # log through it: deleting the role with the stack would break their logging.
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if create_cloudwatch_role else None,
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
@@ -161,11 +168,28 @@ class WebhookApi(Construct):
             [
                 {
                     "id": "AwsSolutions-APIG6",
-                    "reason": "Execution logging needs the account-wide API Gateway CloudWatch role, which this "
-                    "stack does not take over; access logs, metrics and X-Ray tracing are on.",
+                    "reason": "Execution logging stays off: JSON access logs, metrics and X-Ray tracing record "
+                    "every request, and execution logs would add a second log line per request.",
                 },
             ],
         )
+        if create_cloudwatch_role:
+            role = self.api.node.find_child("CloudWatchRole")
+            NagSuppressions.add_resource_suppressions(
+                role,
+                [
+                    {
+                        "id": "AwsSolutions-IAM4",
+                        "reason": "API Gateway's account-level CloudWatch Logs role: AWS documents (and the CDK "
+                        "attaches) the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy for it; only the "
+                        "API Gateway service can assume it.",
+                        "appliesTo": [
+                            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                            "AmazonAPIGatewayPushToCloudWatchLogs"
+                        ],
+                    }
+                ],
+            )
 
     def url_for(self, source_name: str) -> str:
         return self.api.url_for_path(f"/{WEBHOOK_PATH_PREFIX}/{source_name}")

@@ -43,11 +43,23 @@ def _cdk(*args: str) -> None:
     subprocess.run(["npx", "--no-install", "cdk", *args], cwd=ROOT, env=env, check=True, timeout=1800)  # noqa: S603, S607
 
 
+def _cloudwatch_role_choice() -> str:
+    """Reuse the account's API Gateway CloudWatch Logs role if it has one (see README, "Deploying").
+
+    Creating it on every run would replace the account's setting and leave a
+    retained role behind each time.
+    """
+    import boto3
+
+    return "existing" if boto3.client("apigateway").get_account().get("cloudwatchRoleArn") else "create"
+
+
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     stack = f"WebhookKitE2E{uuid.uuid4().hex[:8]}"
     outputs_file = tmp_path_factory.mktemp("cdk") / "outputs.json"
     context = ["-c", f"stack_name={stack}", "-c", "retain_data=false", "-c", "stage_name=e2e"]
+    context += ["-c", f"api_gateway_cloudwatch_role={_cloudwatch_role_choice()}"]
     try:
         _cdk("deploy", *context, "--require-approval", "never", "--outputs-file", str(outputs_file))
         yield json.loads(outputs_file.read_text())[stack]

@@ -54,10 +54,12 @@ def default_stack() -> Synthesized:
 # A configuration that switches on what the default leaves off: allow-lists
 # (IPv4 and IPv6), an alarm e-mail, an existing secret, a URL-signing scheme,
 # a generic HMAC source, batching, a source throttle of its own, a small body
-# cap WAF can measure, shorter retention windows, and no data retention.
+# cap WAF can measure, shorter retention windows, no data retention, and the
+# account's existing API Gateway CloudWatch Logs role.
 VARIANT = {
     "stack_name": "WebhookKitVariant",
     "stage_name": "staging",
+    "api_gateway_cloudwatch_role": "existing",
     "alarm_email": "oncall@example.com",
     "waf_rate_limit": 500,
     "max_body_bytes": 8192,

@@ -63,11 +63,19 @@ def test_no_policy_grants_wildcard_actions(synth: Synthesized) -> None:
             assert action != "*" and not action.endswith(":*"), statement
 
 
-def test_no_role_uses_a_managed_policy_except_the_bucket_cleaner(synth: Synthesized) -> None:
+def test_no_role_uses_a_managed_policy_except_the_bucket_cleaner_and_api_gateways_logs_role(
+    synth: Synthesized,
+) -> None:
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         managed = role["Properties"].get("ManagedPolicyArns", [])
         if logical_id.startswith("CustomS3AutoDeleteObjects"):
             continue  # the CDK's own object-cleaner, only present when retain_data = false
+        if "apigateway.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"]):
+            # API Gateway's account-level CloudWatch Logs role (api_gateway_cloudwatch_role = "create"):
+            # the one policy AWS documents for it, and nothing else.
+            (policy,) = managed
+            assert json.dumps(policy).endswith(':iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]]}')
+            continue
         assert managed == [], logical_id
 
 

@@ -268,3 +268,54 @@ def test_no_waf_regex_has_a_capturing_group(stack: str, request: pytest.FixtureR
     assert len(regexes) == expected > 0
     for regex in regexes:
         assert re.compile(regex).groups == 0, regex  # Python counts capturing groups, named ones included
+
+
+def _push_to_cloudwatch_logs_policy() -> dict:
+    return {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"],
+        ]
+    }
+
+
+def _roles_assumed_by_api_gateway(synth: Synthesized) -> dict[str, dict]:
+    return {
+        logical_id: role
+        for logical_id, role in synth.resources("AWS::IAM::Role").items()
+        if "apigateway.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    }
+
+
+def test_created_cloudwatch_role_is_set_for_the_account_before_the_stage_logs(default_stack: Synthesized) -> None:
+    # A REST API stage with access logs fails to deploy ("CloudWatch Logs role ARN must be
+    # set in account settings to enable logging") until AWS::ApiGateway::Account names a role.
+    assert default_stack.config.api_gateway_cloudwatch_role == "create"
+    (role_id, role), *others = _roles_assumed_by_api_gateway(default_stack).items()
+    assert others == []
+    assert role["Properties"]["ManagedPolicyArns"] == [_push_to_cloudwatch_logs_policy()]
+    assert "Policies" not in role["Properties"]
+    statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statements == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}}
+    ]
+    ((account_id, account),) = default_stack.resources("AWS::ApiGateway::Account").items()
+    assert account["Properties"] == {"CloudWatchRoleArn": {"Fn::GetAtt": [role_id, "Arn"]}}
+    # Shared by every API of the account and Region: kept when this stack is deleted.
+    assert role["DeletionPolicy"] == "Retain" and account["DeletionPolicy"] == "Retain"
+    (stage,) = default_stack.resources("AWS::ApiGateway::Stage").values()
+    assert "AccessLogSetting" in stage["Properties"]
+    assert account_id in stage["DependsOn"]
+    nag = role["Metadata"]["cdk_nag"]["rules_to_suppress"]
+    assert [rule["id"] for rule in nag] == ["AwsSolutions-IAM4"]
+    assert nag[0]["applies_to"] == [
+        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+    ]
+
+
+def test_existing_cloudwatch_role_leaves_the_account_setting_alone(variant_stack: Synthesized) -> None:
+    assert variant_stack.config.api_gateway_cloudwatch_role == "existing"
+    assert not variant_stack.resources("AWS::ApiGateway::Account")
+    assert not _roles_assumed_by_api_gateway(variant_stack)
+    (stage,) = variant_stack.resources("AWS::ApiGateway::Stage").values()
+    assert "AccessLogSetting" in stage["Properties"]  # logs through the role the account already names

@@ -126,6 +126,13 @@ def test_secret_arn_must_be_a_secrets_manager_arn() -> None:
     assert "sources.0.secret_arn" in _error(_with_source(secret_arn="arn:aws:s3:::bucket"))
 
 
+def test_the_api_gateway_cloudwatch_role_is_created_unless_the_account_has_one() -> None:
+    assert load_config(ROOT / "webhook-kit.toml").api_gateway_cloudwatch_role == "create"
+    assert parse_config(_base(), {"api_gateway_cloudwatch_role": "existing"}).api_gateway_cloudwatch_role == "existing"
+    message = _error(_base(), {"api_gateway_cloudwatch_role": "none"})
+    assert "api_gateway_cloudwatch_role" in message and "'create' or 'existing'" in message
+
+
 def test_context_overrides_replace_global_and_source_scalars() -> None:
     config = parse_config(_base(), {"stage_name": "dev", "waf_rate_limit": "500", "sources.github.batch_size": "3"})
     assert config.stage_name == "dev"
