@@ -409,11 +409,13 @@ def redrive(
                 idempotency_expiry_seconds=cfg.idempotency_expiry_seconds,
                 wait_seconds=wait_seconds,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         errors.print(
-            f"[yellow]interrupted[/] after {tally.describe()}; the messages it held are visible in the DLQ again "
-            "(one being sent may now also be in the queue: see docs/cli.md#redrive). Run it again for the rest."
+            f"[yellow]interrupted[/] after {tally.describe()}; the messages it held are visible in the DLQ again. "
+            "Run it again for the rest (with --reprocess, read docs/cli.md#redrive first)."
         )
+        for note in getattr(stop, "__notes__", []):
+            errors.print(f"[yellow]{escape(note)}[/]")
         raise typer.Exit(130) from None
     except NoCredentialsError:
         raise fail(
@@ -438,6 +440,7 @@ def redrive(
         raise fail(
             f"no answer from {where} (connect timeout {connect_timeout:g} s, read timeout {read_timeout:g} s, "
             f"{REDRIVE_ATTEMPTS} attempts): {error}{tally.so_far()}"
+            + "".join(f"; {note}" for note in getattr(error, "__notes__", []))
         ) from None
     except BotoCoreError as error:
         raise fail(f"cannot reach AWS: {error}{tally.so_far()}") from None

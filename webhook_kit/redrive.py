@@ -230,19 +230,23 @@ def redrive(
                     report(RedriveProgress("skipped", message_id, delivery_id, reason))
                     continue
                 webhook = _parse(message)
-                error = _move(
-                    message,
-                    webhook,
-                    source=source,
-                    delivery_id=delivery_id,
-                    dlq_url=dlq_url,
-                    queue_url=queue_url,
-                    sqs_client=sqs_client,
-                    s3_client=s3_client,
-                    reprocess=reprocess,
-                    table_name=table_name,
-                    dynamodb_client=dynamodb_client,
-                )
+                try:
+                    error = _move(
+                        message,
+                        webhook,
+                        source=source,
+                        delivery_id=delivery_id,
+                        dlq_url=dlq_url,
+                        queue_url=queue_url,
+                        sqs_client=sqs_client,
+                        s3_client=s3_client,
+                        reprocess=reprocess,
+                        table_name=table_name,
+                        dynamodb_client=dynamodb_client,
+                    )
+                except BaseException as stop:  # the one message whose state the operator cannot see
+                    stop.add_note(_interrupted_move_note(delivery_id, message_id, reprocess=reprocess))
+                    raise
                 if delivery_id is not None:
                     found.add(delivery_id)
                 if error is None:
@@ -270,6 +274,16 @@ def redrive(
         in_flight=in_flight,
         retry_seconds=retry_seconds,
     )
+
+
+def _interrupted_move_note(delivery_id: str | None, message_id: str, *, reprocess: bool) -> str:
+    note = (
+        f"stopped while moving delivery {delivery_id} (message {message_id}): if its send went through, "
+        "it is in the queue and still in the DLQ"
+    )
+    if reprocess:
+        note += "; redrive that copy without reprocess, or its handler runs twice"
+    return note
 
 
 def _in_flight(sqs_client: Any, dlq_url: str, visibility_timeout: int) -> tuple[int | None, int]:

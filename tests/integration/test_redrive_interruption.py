@@ -115,11 +115,42 @@ def _delivery_ids(pipeline: Pipeline, queue_url: str) -> Counter[str]:
 def test_an_interrupt_before_a_send_leaves_every_unmoved_message_visible_at_once(pipeline: Pipeline) -> None:
     _fill_dlq(pipeline, 15)  # a batch of ten, then five
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stopped:
         _redrive(pipeline, Interrupting(pipeline.sqs, "send_message", at=3))
 
     assert _counts(pipeline, pipeline.dlq_url) == (13, 0)  # the rest of the batch too, not only skips
     assert _delivery_ids(pipeline, pipeline.queue_url) == Counter({"evt_00": 1, "evt_01": 1})
+    [note] = stopped.value.__notes__  # the one message whose fate the operator cannot see
+    assert note.startswith("stopped while moving delivery evt_02")
+
+
+@pytest.mark.parametrize(
+    ("rerun_the_named_delivery_with_reprocess", "its_runs"),
+    [pytest.param(False, 2, id="as documented"), pytest.param(True, 3, id="reprocess again: runs twice")],
+)
+def test_after_an_interrupted_reprocess_run_the_delivery_it_names_is_redriven_without_reprocess(
+    pipeline: Pipeline, rerun_the_named_delivery_with_reprocess: bool, its_runs: int
+) -> None:
+    # Three deliveries that completed, each with a copy in the DLQ to be run once more on purpose.
+    pipeline.on()
+    ids = ["evt_00", "evt_01", "evt_02"]
+    pipeline.send(*(webhook(delivery_id) for delivery_id in ids))
+    pipeline.drain()
+    _fill_dlq(pipeline, 3)
+    reprocess = {"reprocess": True, "table_name": pipeline.table, "dynamodb_client": pipeline.dynamodb}
+    with pytest.raises(KeyboardInterrupt) as stopped:  # between the second send and its delete
+        _redrive(pipeline, Interrupting(pipeline.sqs, "delete_message", at=2), **reprocess)
+    [note] = stopped.value.__notes__
+    assert "delivery evt_01" in note and "redrive that copy without reprocess" in note
+    pipeline.drain()  # the processor runs evt_00 and evt_01 again: their records were deleted
+
+    named = reprocess if rerun_the_named_delivery_with_reprocess else {}
+    assert _redrive(pipeline, delivery_ids=["evt_01"], **named).moved == 1
+    assert _redrive(pipeline, delivery_ids=["evt_02"], **reprocess).moved == 1
+    pipeline.drain()
+
+    runs = Counter(event.delivery_id for event in pipeline.calls)
+    assert runs == {"evt_00": 2, "evt_01": its_runs, "evt_02": 2}
 
 
 @pytest.mark.parametrize(
@@ -313,6 +344,7 @@ def test_sigterm_stops_the_command_like_ctrl_c_and_leaves_nothing_hidden(pipelin
 
     assert finished.returncode == 130, finished.stderr
     assert "interrupted after 2 moved" in finished.stderr
+    assert "stopped while moving delivery evt_02" in finished.stderr
     assert _counts(pipeline, pipeline.dlq_url) == (13, 0)
     assert _delivery_ids(pipeline, pipeline.queue_url) == Counter({"evt_00": 1, "evt_01": 1})
 
