@@ -302,6 +302,17 @@ def test_the_command_says_a_hidden_delivery_may_be_in_flight_instead_of_not_in_t
     assert "not in the DLQ" not in result.output
 
 
+def test_the_command_fails_a_full_redrive_that_left_messages_in_flight(pipeline: Pipeline, config: Path) -> None:
+    _fill_dlq(pipeline, 3)
+    _hide(pipeline, 1)
+
+    result = _cli(config, pipeline)
+
+    assert result.exit_code == 1
+    assert "not redriven: 1 message(s) are in flight" in result.output
+    assert _counts(pipeline, pipeline.queue_url) == (2, 0)
+
+
 def test_sigterm_stops_the_command_like_ctrl_c_and_leaves_nothing_hidden(pipeline: Pipeline, config: Path) -> None:
     _fill_dlq(pipeline, 15)
     # The command in its own process, terminated while it sends its third message.
