@@ -191,7 +191,7 @@ def redrive(
     # MessageId -> latest receipt handle of every message received and not deleted: released when the scan
     # ends or the run is interrupted. Seeded per batch before any work, so an interrupt releases the rest too.
     held: dict[str, str] = {}
-    # Held messages received again since the last new one: once all are back, the run has seen everything.
+    # Held messages received again since the last new one: all back, then one more receive with nothing new ends it.
     back: set[str] = set()
     try:
         while max_messages is None or moved + failed < max_messages:
@@ -264,7 +264,8 @@ def redrive(
     if not handled:
         if in_flight:
             raise MessagesInFlightError(dlq_url, in_flight, retry_seconds)
-        raise EmptyDeadLetterQueueError(f"the dead-letter queue {dlq_url} has no message to redrive")
+        unknown = " visible (the number in flight could not be read)" if in_flight is None else ""
+        raise EmptyDeadLetterQueueError(f"the dead-letter queue {dlq_url} has no message{unknown} to redrive")
     return RedriveResult(
         moved=moved,
         skipped=skipped,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from test_processor_harness import SOURCE, Pipeline, build_pipeline, webhook
 from typer.testing import CliRunner
 
@@ -245,6 +245,16 @@ def test_an_unanswered_call_stops_the_run_and_releases_what_it_held(pipeline: Pi
 
     assert [event.action for event in events] == ["moved"]  # not four more "failed", each as slow
     assert _counts(pipeline, pipeline.dlq_url) == (4, 0)
+
+
+def test_an_unreadable_in_flight_count_is_reported_unknown_and_the_result_kept(pipeline: Pipeline) -> None:
+    _fill_dlq(pipeline, 2)
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetQueueAttributes")
+    counting_denied = Interrupting(pipeline.sqs, "get_queue_attributes", at=1, error=lambda: denied)
+
+    result = _redrive(pipeline, counting_denied, delivery_ids=["evt_01", "evt_gone"])
+
+    assert (result.moved, result.not_found, result.in_flight) == (1, frozenset({"evt_gone"}), None)
 
 
 # --------------------------------------------------------------------------- the command
