@@ -53,11 +53,41 @@ DAY_SECONDS = 24 * 3600
 SECRETS_MIN_MAX_AGE_SECONDS = 60
 
 _SOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
-_ARN_SECRET = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+_ARN_PREFIX = r"^arn:(?P<partition>aws[a-z-]*):{service}:(?P<region>[a-z]{{2}}(?:-[a-z]+)+-\d+):(?P<account>\d{{12}}):"
+# A secret's name is 1-512 of ASCII letters, digits and /_+=.@- (Secrets Manager CreateSecret, Name):
+# no wildcard can slip into the IAM resource built from it.
+_ARN_SECRET = re.compile(_ARN_PREFIX.format(service="secretsmanager") + r"secret:(?P<name>[A-Za-z0-9/_+=.@-]{1,512})$")
+# Secrets Manager ends a secret's ARN with "-" and six random characters; an ARN without them is partial.
+_SECRET_ARN_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
+_ARN_KMS_KEY = re.compile(_ARN_PREFIX.format(service="kms") + r"key/[A-Za-z0-9-]{1,128}$")
 
 
 class ConfigError(ValueError):
     """Configuration that cannot be deployed; the message names the field."""
+
+
+def secret_arn_is_complete(secret_arn: str) -> bool:
+    """Whether a secret's ARN ends with the six-character suffix Secrets Manager adds.
+
+    The rule Secrets Manager itself applies to an ARN it is given: a name that
+    ends with a hyphen and six characters is read as a complete ARN (which is
+    why AWS advises against secret names ending that way).
+    """
+    return bool(_SECRET_ARN_SUFFIX.search(secret_arn))
+
+
+def secret_arn_for_policies(secret_arn: str) -> str:
+    """The IAM resource that matches the secret: a partial ARN gets the suffix as ``-??????``.
+
+    IAM compares the complete ARN, so a partial one granted as it is matches
+    nothing (GetSecretValue is denied); the CDK grants an imported partial ARN
+    the same way (``Secret.from_secret_partial_arn``).
+    """
+    return secret_arn if secret_arn_is_complete(secret_arn) else f"{secret_arn}-??????"
+
+
+def arn_region(arn: str) -> str:
+    return arn.split(":")[3]
 
 
 class _Model(BaseModel):
@@ -94,7 +124,14 @@ class SourceConfig(_Model):
     name: str = Field(description="URL path segment: POST /webhooks/{name}")
     scheme: SchemeName
     secret_arn: str | None = Field(
-        default=None, description="An existing Secrets Manager secret; if unset the stack creates one."
+        default=None,
+        description="An existing Secrets Manager secret, by complete ARN (with the six-character suffix) or "
+        "partial ARN (without it); if unset the stack creates one.",
+    )
+    secret_kms_key_arn: str | None = Field(
+        default=None,
+        description="The customer-managed KMS key (key ARN) that encrypts the existing secret_arn; the verifier "
+        "may decrypt with it only through Secrets Manager, for that secret.",
     )
     tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     allowed_cidrs: tuple[str, ...] = ()
@@ -127,7 +164,22 @@ class SourceConfig(_Model):
     @classmethod
     def _secret_arn(cls, value: str | None) -> str | None:
         if value is not None and not _ARN_SECRET.fullmatch(value):
-            raise ValueError("must be the ARN of a Secrets Manager secret")
+            raise ValueError(
+                "must be the ARN of a Secrets Manager secret, arn:<partition>:secretsmanager:<region>:<account>:"
+                "secret:<name>, either complete (ending with the hyphen and six characters Secrets Manager adds, "
+                "as `aws secretsmanager describe-secret` shows it) or partial (without them); the name holds "
+                "letters, digits and /_+=.@- only, no wildcard"
+            )
+        return value
+
+    @field_validator("secret_kms_key_arn")
+    @classmethod
+    def _secret_kms_key_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _ARN_KMS_KEY.fullmatch(value):
+            raise ValueError(
+                "must be the ARN of a KMS key, arn:<partition>:kms:<region>:<account>:key/<key-id>; not an alias "
+                "or a key id: IAM grants kms:Decrypt on the key's ARN"
+            )
         return value
 
     @field_validator("allowed_cidrs")
@@ -144,6 +196,17 @@ class SourceConfig(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> SourceConfig:
+        if self.secret_kms_key_arn is not None:
+            if self.secret_arn is None:
+                raise ValueError(
+                    "secret_kms_key_arn is only for an existing secret (secret_arn): a secret the stack creates is "
+                    "encrypted with Secrets Manager's AWS-managed key"
+                )
+            if arn_region(self.secret_kms_key_arn) != arn_region(self.secret_arn):
+                raise ValueError(
+                    f"secret_kms_key_arn is in {arn_region(self.secret_kms_key_arn)} but secret_arn in "
+                    f"{arn_region(self.secret_arn)}: Secrets Manager encrypts a secret with a key of its own Region"
+                )
         if self.scheme in URL_SIGNING_SCHEMES and not self.public_url:
             raise ValueError(f"public_url is required for scheme {self.scheme!r}: the provider signs the URL it calls")
         if self.public_url is not None and not re.match(r"^https?://", self.public_url):

@@ -49,6 +49,7 @@ class WebhookIngestion(Construct):
                 f"Secret-{source.name}",
                 source_name=source.name,
                 existing_secret_arn=source.secret_arn,
+                existing_secret_kms_key_arn=source.secret_kms_key_arn,
                 removal_policy=removal,
             )
             self.queues[source.name] = SourceQueues(
@@ -174,7 +175,7 @@ class WebhookIngestion(Construct):
         for source in config.sources:
             queues = self.queues[source.name]
             queues.queue.grant(self.verifier, "sqs:SendMessage")
-            self.secrets[source.name].secret.grant_read(self.verifier)
+            self.secrets[source.name].grant_read(self.verifier)
             own_objects = bucket.arn_for_objects(claim_check_prefix(source.name) + "*")
             verifier_role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["s3:PutObject"], resources=[own_objects])

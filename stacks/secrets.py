@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from stacks.checkov import skip_checks
+from stacks.config import arn_region, secret_arn_for_policies, secret_arn_is_complete
 
 
 class SourceSecret(Construct):
@@ -17,6 +19,11 @@ class SourceSecret(Construct):
     A created secret starts with one random value, usable as-is by senders where
     you choose the secret (GitHub, generic HMAC); for providers that issue the
     secret (Stripe, Svix, ...) replace it with theirs after deploying.
+
+    An existing secret is named by its complete ARN (granted as it is) or its
+    partial ARN (granted with Secrets Manager's suffix as ``-??????``, as the
+    CDK's ``from_secret_partial_arn`` does: IAM matches the complete ARN). One
+    encrypted with a customer-managed key needs ``existing_secret_kms_key_arn``.
     """
 
     def __init__(
@@ -26,14 +33,20 @@ class SourceSecret(Construct):
         *,
         source_name: str,
         existing_secret_arn: str | None,
+        existing_secret_kms_key_arn: str | None = None,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         self.created = existing_secret_arn is None
+        self._existing_secret_arn = existing_secret_arn
+        self.kms_key_arn = existing_secret_kms_key_arn
         if existing_secret_arn is not None:
-            self.secret: secretsmanager.ISecret = secretsmanager.Secret.from_secret_complete_arn(
-                self, "Secret", existing_secret_arn
-            )
+            if secret_arn_is_complete(existing_secret_arn):
+                self.secret: secretsmanager.ISecret = secretsmanager.Secret.from_secret_complete_arn(
+                    self, "Secret", existing_secret_arn
+                )
+            else:
+                self.secret = secretsmanager.Secret.from_secret_partial_arn(self, "Secret", existing_secret_arn)
             return
         secret = secretsmanager.Secret(
             self,
@@ -66,3 +79,26 @@ class SourceSecret(Construct):
             ],
         )
         self.secret = secret
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """Let ``grantee`` read the secret's value, and decrypt it with its customer-managed key if it has one."""
+        self.secret.grant_read(grantee)
+        if self.kms_key_arn is None or self._existing_secret_arn is None:
+            return
+        # Secrets Manager decrypts the secret's data key with kms:Decrypt on the caller's
+        # behalf, in the secret's Region, with the secret's ARN as encryption context
+        # ("Secret encryption and decryption in AWS Secrets Manager"): only that use is granted.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[self.kms_key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{arn_region(self._existing_secret_arn)}.{Aws.URL_SUFFIX}"
+                    },
+                    "StringLike": {
+                        "kms:EncryptionContext:SecretARN": secret_arn_for_policies(self._existing_secret_arn)
+                    },
+                },
+            )
+        )

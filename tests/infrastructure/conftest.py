@@ -51,8 +51,14 @@ def default_stack() -> Synthesized:
     return synthesize(load_config(DEFAULT_CONFIG))
 
 
+# An existing secret named by its partial ARN (no six-character suffix), encrypted
+# with a customer-managed key.
+PARTIAL_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhooks/billing"
+SECRET_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
 # A configuration that switches on what the default leaves off: allow-lists
-# (IPv4 and IPv6), an alarm e-mail, an existing secret, a URL-signing scheme,
+# (IPv4 and IPv6), an alarm e-mail, existing secrets (complete and partial ARN,
+# one with a customer-managed key), a URL-signing scheme,
 # a generic HMAC source, batching, a source throttle of its own, a small body
 # cap WAF can measure, shorter retention windows, no data retention, and the
 # account's existing API Gateway CloudWatch Logs role.
@@ -86,6 +92,12 @@ VARIANT = {
             "scheme": "twilio",
             "public_url": "https://hooks.example.com/webhooks/twilio-sms",
             "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:twilio-AbCdEf",
+        },
+        {
+            "name": "billing",
+            "scheme": "paddle",
+            "secret_arn": PARTIAL_SECRET_ARN,
+            "secret_kms_key_arn": SECRET_KEY_ARN,
         },
         {
             "name": "erp",

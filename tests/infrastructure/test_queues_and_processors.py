@@ -165,7 +165,7 @@ def test_claim_check_bucket_is_private_encrypted_tls_only_and_expires(default_st
 
 def test_created_secrets_and_existing_secret_arns(variant_stack: Synthesized) -> None:
     secrets = variant_stack.resources("AWS::SecretsManager::Secret")
-    # twilio-sms uses an existing secret: only stripe and erp get one created.
+    # twilio-sms and billing use existing secrets: only stripe and erp get one created.
     assert len(secrets) == 2
     for secret in secrets.values():
         assert secret["Properties"]["GenerateSecretString"]["GenerateStringKey"] == "secrets"

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, SchemeName, load_config, parse_config
+from stacks.config import (
+    ConfigError,
+    SchemeName,
+    load_config,
+    parse_config,
+    secret_arn_for_policies,
+    secret_arn_is_complete,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,8 +130,80 @@ def test_body_cap_must_fit_a_synchronous_lambda_invocation() -> None:
     assert "max_body_bytes" in _error(data)
 
 
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks/stripe"
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
 def test_secret_arn_must_be_a_secrets_manager_arn() -> None:
     assert "sources.0.secret_arn" in _error(_with_source(secret_arn="arn:aws:s3:::bucket"))
+
+
+@pytest.mark.parametrize(
+    ("secret_arn", "iam_resource"),
+    [
+        # Complete: Secrets Manager's six-character suffix is there; IAM matches it as it is.
+        (SECRET_ARN + "-AbC123", SECRET_ARN + "-AbC123"),
+        # Partial: IAM compares the complete ARN, so the suffix is granted as "-??????".
+        (SECRET_ARN, SECRET_ARN + "-??????"),
+        (
+            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:a/b_c+d=e.f@g",
+            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:a/b_c+d=e.f@g-??????",
+        ),
+    ],
+)
+def test_a_secret_arn_is_accepted_complete_or_partial_and_granted_so_iam_matches_the_secret(
+    secret_arn: str, iam_resource: str
+) -> None:
+    source = parse_config(_with_source(secret_arn=secret_arn)).sources[0]
+    assert source.secret_arn == secret_arn
+    assert secret_arn_for_policies(secret_arn) == iam_resource
+    # IAM matches the granted resource (* and ? wildcards) against the secret's real, complete ARN.
+    real = secret_arn if secret_arn_is_complete(secret_arn) else secret_arn + "-Xy9Z0a"
+    assert fnmatch.fnmatchcase(real, iam_resource)
+
+
+@pytest.mark.parametrize(
+    "secret_arn",
+    [
+        SECRET_ARN + "-??????",  # a wildcard: the grant would cover other secrets
+        SECRET_ARN + "*",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:webhooks/stripe",
+        "arn:aws:secretsmanager:eu-west-1:1234:secret:webhooks/stripe",
+        "webhooks/stripe",
+    ],
+)
+def test_a_secret_arn_iam_could_not_match_as_given_is_refused_naming_the_field(secret_arn: str) -> None:
+    message = _error(_with_source(secret_arn=secret_arn))
+    assert "sources.0.secret_arn" in message and "complete" in message and "partial" in message
+
+
+def test_an_existing_secrets_customer_managed_key_is_accepted_by_key_arn() -> None:
+    source = parse_config(_with_source(secret_arn=SECRET_ARN, secret_kms_key_arn=KEY_ARN)).sources[0]
+    assert source.secret_kms_key_arn == KEY_ARN
+    assert parse_config(_base()).sources[0].secret_kms_key_arn is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"secret_arn": SECRET_ARN, "secret_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:alias/webhooks"},
+            "alias",
+        ),
+        ({"secret_arn": SECRET_ARN, "secret_kms_key_arn": "1234abcd-12ab-34cd-56ef-1234567890ab"}, "key/<key-id>"),
+        ({"secret_kms_key_arn": KEY_ARN}, "only for an existing secret (secret_arn)"),
+        (
+            {"secret_arn": SECRET_ARN, "secret_kms_key_arn": KEY_ARN.replace("eu-west-1", "us-east-1")},
+            "a key of its own Region",
+        ),
+    ],
+)
+def test_a_secret_kms_key_that_cannot_decrypt_the_secret_is_refused_naming_the_field(
+    fields: dict[str, str], expected: str
+) -> None:
+    message = _error(_with_source(**fields))
+    assert "secret_kms_key_arn" in message and expected in message
 
 
 def test_the_api_gateway_cloudwatch_role_is_created_unless_the_account_has_one() -> None:
