@@ -316,9 +316,21 @@ class WebhookKitConfig(_Model):
         "CloudWatch Logs role: 'create' sets one (a retained role; the setting is shared by every API of the "
         "account and Region), 'existing' uses the one already set (`aws apigateway get-account`).",
     )
-    powertools_layer_version: int = Field(default=27, ge=1)
     tags: dict[str, str] = Field(default_factory=lambda: {"project": "webhook-kit"})
     sources: tuple[SourceConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_powertools_layer_version(cls, data: Any) -> Any:
+        # Was an integer layer number, checked against nothing; the stack now deploys the layer
+        # of the Powertools release the tests run (stacks/lambda_factory.py), so none is set here.
+        if isinstance(data, Mapping) and "powertools_layer_version" in data:
+            raise ValueError(
+                "powertools_layer_version: remove this setting; the stack deploys the Powertools layer of the "
+                "release the tests run, the aws-lambda-powertools pin in requirements-lambda-runtime.txt (to "
+                "move to another release, see README, 'Powertools')"
+            )
+        return data
 
     @field_validator("log_retention_days")
     @classmethod

@@ -32,7 +32,6 @@ class WebhookIngestion(Construct):
         factory = LambdaFactory(
             self,
             "Functions",
-            powertools_layer_version=config.powertools_layer_version,
             log_retention_days=config.log_retention_days,
             removal_policy=removal,
         )

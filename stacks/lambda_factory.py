@@ -2,43 +2,74 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from stacks.checkov import FUNCTION_SKIPS, LOG_GROUP_SKIPS, skip_checks
 
+ROOT = Path(__file__).resolve().parent.parent
 # The Lambda asset: runtime code only (no tests, no caches).
-LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+LAMBDAS_DIR = ROOT / "lambdas"
 _ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
+# What the runtime and the Powertools layer provide, pinned: the tests run against
+# these releases, and the stack deploys the layer of the same Powertools release.
+LAMBDA_RUNTIME_REQUIREMENTS = ROOT / "requirements-lambda-runtime.txt"
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
-# Powertools' AWS-published layer account (docs.powertools.aws.dev, "Lambda Layer").
-_POWERTOOLS_ACCOUNT = "017000801446"
+
+_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;#]+)")
 
 
-def powertools_layer_arn(version: int) -> str:
-    """The ARN of the AWS-published Powertools v3 layer for this runtime and architecture."""
-    return (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{_POWERTOOLS_ACCOUNT}:"
-        f"layer:AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
-    )
+def pinned_version(package: str, requirements: Path = LAMBDA_RUNTIME_REQUIREMENTS) -> str:
+    """The release ``package`` is pinned to (``name==X.Y.Z``) in a requirements file."""
+    wanted = _normalized(package)
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        match = _PIN.match(line.strip())
+        if match and _normalized(match["name"]) == wanted:
+            return match["version"]
+    raise ValueError(f"{requirements.name}: no '{package}==<version>' line; pin the release the tests run")
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+
+
+def powertools_layer_parameter(version: str) -> str:
+    """The public SSM parameter holding the ARN of Powertools ``version``'s layer for this runtime and architecture.
+
+    Powertools publishes one per release, ``/aws/service/powertools/python/{arch}/{python}/{release}``
+    (also ``.../latest``), in each commercial Region it publishes the layer to (Powertools docs,
+    "Installation" > "Using SSM Parameter Store"; aws-powertools/powertools-lambda-python
+    .github/workflows/update_ssm.yml writes them). The release, not ``latest``: the deployed layer
+    is the release the tests ran against, and a new Powertools release changes nothing until the
+    pin moves (README, "Powertools").
+    """
+    if not re.fullmatch(r"3\.\d+\.\d+", version):
+        raise ValueError(
+            f"aws-lambda-powertools {version!r} in {LAMBDA_RUNTIME_REQUIREMENTS.name}: pin a Powertools v3 release, "
+            "X.Y.Z with X = 3 (the layer parameters exist per release of the v3 layer)"
+        )
+    return f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{version}"
 
 
 class LambdaFactory(Construct):
     """Builds the kit's functions with one set of defaults.
 
-    Every function gets: python3.13 on arm64, the shared code asset, the pinned
-    Powertools layer, active X-Ray tracing, logs in its own log group with the
-    configured retention (Powertools writes JSON lines itself; the function keeps
-    Lambda's text log format so those lines, and the metrics embedded in them,
-    reach CloudWatch unchanged), and a role of its own that starts with
+    Every function gets: python3.13 on arm64, the shared code asset, the layer of
+    the Powertools release the tests run (requirements-lambda-runtime.txt), active
+    X-Ray tracing, logs in its own log group with the configured retention
+    (Powertools writes JSON lines itself; the function keeps Lambda's text log
+    format so those lines, and the metrics embedded in them, reach CloudWatch
+    unchanged), and a role of its own that starts with
     nothing but permission to write to that log group (no managed policies).
     """
 
@@ -47,7 +78,6 @@ class LambdaFactory(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        powertools_layer_version: int,
         log_retention_days: int,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -55,9 +85,17 @@ class LambdaFactory(Construct):
         self._retention = retention(log_retention_days)
         self._removal_policy = removal_policy
         self._code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=_ASSET_EXCLUDES)
-        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
-            self, "PowertoolsLayer", powertools_layer_arn(powertools_layer_version)
+        self.powertools_version = pinned_version("aws-lambda-powertools")
+        # Resolved by CloudFormation at deploy time (a template parameter of type
+        # AWS::SSM::Parameter::Value<String>), so synth stays offline and the template names the
+        # release, not a layer number or account. The layer rather than Powertools bundled into
+        # the asset: DESIGN.md's choice, a small asset, and AWS' build of the compiled
+        # dependencies (pydantic-core, wrapt) for arm64. The cost: a Region where Powertools
+        # publishes no parameter cannot deploy (README, "Powertools").
+        layer_arn = ssm.StringParameter.value_for_string_parameter(
+            self, powertools_layer_parameter(self.powertools_version)
         )
+        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
 
     def function(
         self,
