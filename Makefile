@@ -14,12 +14,12 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 CDK := npx --no-install cdk
 PYTEST_ARGS ?=
 
-.PHONY: help install local lint format typecheck test test-fast bench synth nag deploy destroy clean
+.PHONY: help install local lint format typecheck test test-fast test-py313 lambda-runtime bench synth nag deploy destroy clean
 
 help: ## List the tasks
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-test.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -31,6 +31,28 @@ CHECKOV_VERSION := 3.3.30
 	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
+
+# The Lambda runtime's Python (3.13) for the second test run and the asset import check:
+# PYTHON313 if given, else python3.13 on PATH, else a pyenv-installed 3.13.
+VENV313 := .venv-py313
+FIND_PYTHON313 := for py in $(PYTHON313) python3.13 "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python \
+	$(HOME)/.pyenv/versions/3.13*/bin/python; do \
+	"$$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$py"; exit 0; }; \
+	done; echo "error: no Python 3.13 found (the functions' runtime, python3.13); install one" \
+	"(e.g. pyenv install 3.13) or name it: make PYTHON313=/path/to/python3.13" >&2; exit 1
+$(VENV313)/.installed: requirements-py313.txt requirements-lambda-runtime.txt requirements-test.txt
+	test -x $(VENV313)/bin/python || { py=$$($(FIND_PYTHON313)) && "$$py" -m venv $(VENV313); }
+	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV313)/bin/python -m pip install --quiet -r requirements-py313.txt
+	touch $@
+
+# Only what AWS provides the functions (layer + runtime SDK), for the asset import check.
+.lambda-runtime/.installed: requirements-lambda-runtime.txt $(VENV313)/.installed
+	rm -rf .lambda-runtime
+	$(VENV313)/bin/python -m pip install --quiet --target .lambda-runtime -r requirements-lambda-runtime.txt
+	touch $@
+
+lambda-runtime: .lambda-runtime/.installed ## Python 3.13 and a folder of only what the runtime and layer provide
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -52,9 +74,15 @@ format: install ## Format the code with ruff
 typecheck: install ## mypy over the stacks and the Lambda code
 	$(BIN)/mypy
 
-test: install ## Lint, type-check and run the whole test suite (what CI runs)
+test: install lambda-runtime ## Lint, type-check and run the whole test suite (what CI runs)
 	$(MAKE) --no-print-directory lint typecheck
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-py313
+
+# The Lambda code's tests again, on the runtime's Python with its boto3 and the deployed
+# Powertools (requirements-lambda-runtime.txt); the CDK's tests need neither.
+test-py313: $(VENV313)/.installed ## The Lambda code's tests on Python 3.13 with the runtime's boto3
+	$(VENV313)/bin/pytest -n 2 tests/unit tests/integration tests/security tests/e2e_local $(PYTEST_ARGS)
 
 test-fast: install ## Unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -75,4 +103,4 @@ destroy: $(VENV)/.installed node_modules/.installed ## Delete the deployed stack
 	$(CDK) destroy
 
 clean: ## Remove build output (not the virtualenv)
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .lambda-runtime
