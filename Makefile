@@ -41,7 +41,7 @@ FIND_PYTHON313 := for py in $(PYTHON313) python3.13 "$$(pyenv root 2>/dev/null)"
 	done; echo "error: no Python 3.13 found (the functions' runtime, python3.13); install one" \
 	"(e.g. pyenv install 3.13) or name it: make PYTHON313=/path/to/python3.13" >&2; exit 1
 $(VENV313)/.installed: requirements-py313.txt requirements-lambda-runtime.txt requirements-test.txt
-	test -x $(VENV313)/bin/python || { py=$$($(FIND_PYTHON313)) && "$$py" -m venv $(VENV313); }
+	@test -x $(VENV313)/bin/python || { py=$$($(FIND_PYTHON313)) && echo "$(VENV313) from $$py" && "$$py" -m venv $(VENV313); }
 	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV313)/bin/python -m pip install --quiet -r requirements-py313.txt
 	touch $@
