@@ -328,7 +328,7 @@ class WebhookKitConfig(_Model):
             raise ValueError(
                 "powertools_layer_version: remove this setting; the stack deploys the Powertools layer of the "
                 "release the tests run, the aws-lambda-powertools pin in requirements-lambda-runtime.txt (to "
-                "move to another release, see README, 'Powertools')"
+                "move to another release, see README, 'Powertools, Python 3.13 and Regions')"
             )
         return data
 

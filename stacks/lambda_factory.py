@@ -51,7 +51,7 @@ def powertools_layer_parameter(version: str) -> str:
     "Installation" > "Using SSM Parameter Store"; aws-powertools/powertools-lambda-python
     .github/workflows/update_ssm.yml writes them). The release, not ``latest``: the deployed layer
     is the release the tests ran against, and a new Powertools release changes nothing until the
-    pin moves (README, "Powertools").
+    pin moves (README, "Powertools, Python 3.13 and Regions").
     """
     if not re.fullmatch(r"3\.\d+\.\d+", version):
         raise ValueError(
@@ -91,7 +91,7 @@ class LambdaFactory(Construct):
         # release, not a layer number or account. The layer rather than Powertools bundled into
         # the asset: DESIGN.md's choice, a small asset, and AWS' build of the compiled
         # dependencies (pydantic-core, wrapt) for arm64. The cost: a Region where Powertools
-        # publishes no parameter cannot deploy (README, "Powertools").
+        # publishes no parameter cannot deploy (README, "Powertools, Python 3.13 and Regions").
         layer_arn = ssm.StringParameter.value_for_string_parameter(
             self, powertools_layer_parameter(self.powertools_version)
         )
