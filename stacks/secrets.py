@@ -8,8 +8,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from stacks.arns import arn_region, secret_arn_for_policies, secret_arn_is_complete
 from stacks.checkov import skip_checks
-from stacks.config import arn_region, secret_arn_for_policies, secret_arn_is_complete
 
 
 class SourceSecret(Construct):

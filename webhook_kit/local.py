@@ -43,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from stacks.aws_limits import DAY_SECONDS
 from stacks.config import WebhookKitConfig
 from webhook_kit.devsecrets import dev_secret
 
@@ -58,7 +59,6 @@ DEFAULT_VISIBILITY_SCALE = 0.05
 WEBHOOK_PATH_PREFIX = "webhooks"
 # API Gateway REST refuses payloads above 10 MB before anything else sees them.
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
-DAY_SECONDS = 24 * 3600
 EVENT_HISTORY = 100_000
 
 _LOCAL_CREDENTIALS = {

@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import (
-    ConfigError,
-    SchemeName,
-    load_config,
-    parse_config,
-    secret_arn_for_policies,
-    secret_arn_is_complete,
-)
+from stacks.arns import secret_arn_for_policies, secret_arn_is_complete
+from stacks.config import ConfigError, SchemeName, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,26 @@
+"""AWS limits the configuration is checked against at synth, each with where it comes from."""
+
+from __future__ import annotations
+
+LAMBDA_MAX_TIMEOUT = 900
+SQS_MAX_VISIBILITY_TIMEOUT = 12 * 3600
+# Lambda's SQS event source: batch size above 10 needs a batching window.
+SQS_STANDARD_MAX_BATCH = 10_000
+# API Gateway REST accepts 10 MB, but it hands the body to Lambda base64-encoded
+# inside a synchronous invocation, which Lambda caps at 6 MB: about 4.4 MB of raw body.
+MAX_BODY_LIMIT = 4 * 1024 * 1024
+# SQS' message size limit counts body and attributes together.
+SQS_MAX_MESSAGE_BYTES = 256 * 1024
+# Lambda allows 4 KB of environment variables per function; the verifier's other
+# variables and Powertools' take well under 500 bytes.
+VERIFIER_SOURCES_BUDGET = 3500
+SQS_MAX_RETENTION_DAYS = 14
+DAY_SECONDS = 24 * 3600
+# With a cache under a minute, every burst of webhooks calls Secrets Manager again: a
+# GetSecretValue per request at 0, each one latency, a charge, and a share of the
+# account's request quota that, once throttled, turns genuine deliveries into 503s.
+SECRETS_MIN_MAX_AGE_SECONDS = 60
+# The retention values CloudWatch Logs accepts (PutRetentionPolicy, retentionInDays).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)

@@ -1,0 +1,199 @@
+"""One webhook sender as the configuration declares it: its path, scheme, secret and processing."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from stacks.arns import ARN_KMS_KEY, ARN_SECRET, arn_region
+from stacks.aws_limits import LAMBDA_MAX_TIMEOUT, SQS_MAX_VISIBILITY_TIMEOUT, SQS_STANDARD_MAX_BATCH
+
+SchemeName = Literal[
+    "standard-webhooks",
+    "svix",
+    "stripe",
+    "github",
+    "shopify",
+    "slack",
+    "twilio",
+    "square",
+    "paddle",
+    "generic-hmac",
+]
+
+# Schemes that sign the public URL: the verifier must know the URL the provider called.
+URL_SIGNING_SCHEMES = frozenset({"twilio", "square"})
+
+
+_SOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+
+
+class StrictModel(BaseModel):
+    # Unknown keys are mistakes (a typo would otherwise silently keep a default).
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenericHmacOptions(StrictModel):
+    """How a generic HMAC sender signs, for sources with ``scheme = "generic-hmac"``."""
+
+    signature_header: str = Field(min_length=1)
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = ""
+    timestamp_header: str | None = None
+    signed_template: str = "{body}"
+    delivery_id_header: str | None = None
+    delivery_id_field: str | None = None
+    event_type_header: str | None = None
+    event_type_field: str | None = None
+
+    @model_validator(mode="after")
+    def _template_matches_timestamp(self) -> GenericHmacOptions:
+        if "{body}" not in self.signed_template:
+            raise ValueError("signed_template must contain {body}")
+        if ("{timestamp}" in self.signed_template) != (self.timestamp_header is not None):
+            raise ValueError("signed_template uses {timestamp} exactly when timestamp_header is set")
+        return self
+
+
+class SourceConfig(StrictModel):
+    """One webhook sender: its URL segment, how it signs, and how its queue is drained."""
+
+    name: str = Field(description="URL path segment: POST /webhooks/{name}")
+    scheme: SchemeName
+    secret_arn: str | None = Field(
+        default=None,
+        description="An existing Secrets Manager secret, by complete ARN (with the six-character suffix) or "
+        "partial ARN (without it); if unset the stack creates one.",
+    )
+    secret_kms_key_arn: str | None = Field(
+        default=None,
+        description="The customer-managed KMS key (key ARN) that encrypts the existing secret_arn; the verifier "
+        "may decrypt with it only through Secrets Manager, for that secret.",
+    )
+    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    allowed_cidrs: tuple[str, ...] = ()
+    public_url: str | None = Field(default=None, description="The URL the provider signs (Twilio, Square).")
+    generic: GenericHmacOptions | None = None
+    memory_mb: int = Field(default=256, ge=128, le=10240)
+    timeout_seconds: int = Field(default=30, ge=1, le=LAMBDA_MAX_TIMEOUT)
+    batch_size: int = Field(default=10, ge=1, le=SQS_STANDARD_MAX_BATCH)
+    batching_window_seconds: int = Field(default=0, ge=0, le=300)
+    max_concurrency: int = Field(default=5, ge=2, le=1000)
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    visibility_timeout_seconds: int | None = Field(
+        default=None, description="Defaults to 6 x timeout_seconds + batching_window_seconds (AWS' advice)."
+    )
+    # API Gateway's token bucket for POST /webhooks/<name> alone: a flood on one
+    # source's URL is answered 429 there and leaves the other sources' buckets full.
+    throttle_rate: int = Field(default=100, ge=1, le=10_000, description="Steady requests per second to this source")
+    throttle_burst: int = Field(default=200, ge=1, le=5_000, description="Requests this source may take at once")
+
+    @field_validator("name")
+    @classmethod
+    def _path_safe(cls, value: str) -> str:
+        if not _SOURCE_NAME.fullmatch(value):
+            raise ValueError(
+                "must be 1-32 characters of lower-case letters, digits and inner hyphens (it is a URL path segment)"
+            )
+        return value
+
+    @field_validator("secret_arn")
+    @classmethod
+    def _secret_arn(cls, value: str | None) -> str | None:
+        if value is not None and not ARN_SECRET.fullmatch(value):
+            raise ValueError(
+                "must be the ARN of a Secrets Manager secret, arn:<partition>:secretsmanager:<region>:<account>:"
+                "secret:<name>, either complete (ending with the hyphen and six characters Secrets Manager adds, "
+                "as `aws secretsmanager describe-secret` shows it) or partial (without them); the name holds "
+                "letters, digits and /_+=.@- only, no wildcard"
+            )
+        return value
+
+    @field_validator("secret_kms_key_arn")
+    @classmethod
+    def _secret_kms_key_arn(cls, value: str | None) -> str | None:
+        if value is not None and not ARN_KMS_KEY.fullmatch(value):
+            raise ValueError(
+                "must be the ARN of a KMS key, arn:<partition>:kms:<region>:<account>:key/<key-id>; not an alias "
+                "or a key id: IAM grants kms:Decrypt on the key's ARN"
+            )
+        return value
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        normalised = []
+        for cidr in value:
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as error:
+                raise ValueError(f"{cidr!r} is not a valid CIDR ({error})") from None
+            normalised.append(str(network))
+        return tuple(normalised)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceConfig:
+        if self.secret_kms_key_arn is not None:
+            if self.secret_arn is None:
+                raise ValueError(
+                    "secret_kms_key_arn is only for an existing secret (secret_arn): a secret the stack creates is "
+                    "encrypted with Secrets Manager's AWS-managed key"
+                )
+            if arn_region(self.secret_kms_key_arn) != arn_region(self.secret_arn):
+                raise ValueError(
+                    f"secret_kms_key_arn is in {arn_region(self.secret_kms_key_arn)} but secret_arn in "
+                    f"{arn_region(self.secret_arn)}: Secrets Manager encrypts a secret with a key of its own Region"
+                )
+        if self.scheme in URL_SIGNING_SCHEMES and not self.public_url:
+            raise ValueError(f"public_url is required for scheme {self.scheme!r}: the provider signs the URL it calls")
+        if self.public_url is not None and not re.match(r"^https?://", self.public_url):
+            raise ValueError("public_url must be an http(s) URL")
+        if self.public_url is not None and ("?" in self.public_url or "#" in self.public_url):
+            # The verifier checks the same rule (verifier.config.public_url_problem).
+            raise ValueError(
+                "public_url must not have a query string or fragment: the query is taken from each request"
+            )
+        if (self.scheme == "generic-hmac") != (self.generic is not None):
+            raise ValueError("a [sources.generic] table is required for, and only for, scheme 'generic-hmac'")
+        minimum = self.minimum_visibility_timeout
+        if self.visibility_timeout_seconds is not None and self.visibility_timeout_seconds < minimum:
+            raise ValueError(
+                f"visibility_timeout_seconds {self.visibility_timeout_seconds} breaks the visibility-timeout rule: "
+                f"it must be at least 6 x timeout_seconds + batching_window_seconds = {minimum}, or a message "
+                "still being processed is delivered again"
+            )
+        if self.visibility_timeout > SQS_MAX_VISIBILITY_TIMEOUT:
+            raise ValueError(f"visibility timeout {self.visibility_timeout} s exceeds SQS' 12-hour maximum")
+        if self.batch_size > 10 and self.batching_window_seconds == 0:
+            raise ValueError(
+                "batch_size above 10 needs batching_window_seconds of at least 1 (an SQS event source rule)"
+            )
+        if self.throttle_burst < self.throttle_rate:
+            raise ValueError(
+                f"throttle_burst {self.throttle_burst} must be at least throttle_rate {self.throttle_rate}: "
+                "API Gateway's bucket holds the burst and refills at the rate"
+            )
+        return self
+
+    @property
+    def minimum_visibility_timeout(self) -> int:
+        # AWS: at least six times the function timeout, plus the batching window,
+        # so a batch that is retried inside the function is not redelivered meanwhile.
+        return 6 * self.timeout_seconds + self.batching_window_seconds
+
+    @property
+    def visibility_timeout(self) -> int:
+        return self.visibility_timeout_seconds or self.minimum_visibility_timeout
+
+    def verifier_options(self) -> dict[str, Any]:
+        """The scheme options the verifier receives at run time."""
+        options: dict[str, Any] = {}
+        if self.public_url:
+            options["public_url"] = self.public_url
+        if self.generic is not None:
+            options.update(self.generic.model_dump(exclude_none=True))
+        return options
