@@ -260,23 +260,24 @@ def test_an_unreadable_in_flight_count_is_reported_unknown_and_the_result_kept(p
 # --------------------------------------------------------------------------- the command
 
 
+def _redrive_args(config: Path, pipeline: Pipeline) -> list[str]:
+    """``redrive SOURCE`` against the test pipeline's moto queues."""
+    return [
+        "redrive",
+        SOURCE,
+        "--endpoint-url",
+        os.environ["AWS_ENDPOINT_URL"],
+        "--queue-url",
+        pipeline.queue_url,
+        "--dlq-url",
+        pipeline.dlq_url,
+        "--config",
+        str(config),
+    ]
+
+
 def _cli(config: Path, pipeline: Pipeline, *args: str) -> Any:
-    return CliRunner().invoke(
-        app,
-        [
-            "redrive",
-            SOURCE,
-            "--endpoint-url",
-            os.environ["AWS_ENDPOINT_URL"],
-            "--queue-url",
-            pipeline.queue_url,
-            "--dlq-url",
-            pipeline.dlq_url,
-            "--config",
-            str(config),
-            *args,
-        ],
-    )
+    return CliRunner().invoke(app, [*_redrive_args(config, pipeline), *args])
 
 
 def _hide(pipeline: Pipeline, count: int) -> None:
@@ -342,21 +343,7 @@ def test_sigterm_stops_the_command_like_ctrl_c_and_leaves_nothing_hidden(pipelin
         "sys.argv[0] = 'webhook_kit'\n"
         "main()\n"
     )
-    command = [
-        sys.executable,
-        "-c",
-        script,
-        "redrive",
-        SOURCE,
-        "--endpoint-url",
-        os.environ["AWS_ENDPOINT_URL"],
-        "--queue-url",
-        pipeline.queue_url,
-        "--dlq-url",
-        pipeline.dlq_url,
-        "--config",
-        str(config),
-    ]
+    command = [sys.executable, "-c", script, *_redrive_args(config, pipeline)]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "lambdas")])}
 
     finished = subprocess.run(  # noqa: S603 - our own interpreter and module
