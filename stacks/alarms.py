@@ -17,15 +17,16 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-# The verifier's custom metrics (lambdas/verifier/handler.py; a unit test keeps
-# the two in step): namespace, service dimension, names, and the reason
-# dimension of a failed signature or timestamp check.
-METRICS_NAMESPACE = "WebhookKit"
-VERIFIER_SERVICE = "webhook-verifier"
-METRIC_ACCEPTED = "Accepted"
-METRIC_REJECTED = "Rejected"
-METRIC_STALE_SECRETS = "SecretsServedStale"
-REJECTED_SIGNATURE_REASON = "unauthorized"
+# The verifier's custom metrics: namespace, service dimension, names, and the
+# reason dimension of a failed signature or timestamp check.
+from shared.contract import (
+    METRIC_ACCEPTED,
+    METRIC_REJECTED,
+    METRIC_STALE_SECRETS,
+    METRICS_NAMESPACE,
+    VERIFIER_SERVICE,
+)
+from shared.contract import REASON_UNAUTHORIZED as REJECTED_SIGNATURE_REASON
 
 FIVE_MINUTES = Duration.minutes(5)
 

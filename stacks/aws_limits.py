@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared import contract
+
 LAMBDA_MAX_TIMEOUT = 900
 SQS_MAX_VISIBILITY_TIMEOUT = 12 * 3600
 # Lambda's SQS event source: batch size above 10 needs a batching window.
@@ -15,11 +17,7 @@ SQS_MAX_MESSAGE_BYTES = 256 * 1024
 # variables and Powertools' take well under 500 bytes.
 VERIFIER_SOURCES_BUDGET = 3500
 SQS_MAX_RETENTION_DAYS = 14
-DAY_SECONDS = 24 * 3600
-# With a cache under a minute, every burst of webhooks calls Secrets Manager again: a
-# GetSecretValue per request at 0, each one latency, a charge, and a share of the
-# account's request quota that, once throttled, turns genuine deliveries into 503s.
-SECRETS_MIN_MAX_AGE_SECONDS = 60
+DAY_SECONDS = contract.DAY_SECONDS
 # The retention values CloudWatch Logs accepts (PutRetentionPolicy, retentionInDays).
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}

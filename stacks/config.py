@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from shared import contract
 from stacks.aws_limits import (
     DAY_SECONDS,
     LOG_RETENTION_DAYS,
     MAX_BODY_LIMIT,
-    SECRETS_MIN_MAX_AGE_SECONDS,
     SQS_MAX_MESSAGE_BYTES,
     SQS_MAX_RETENTION_DAYS,
     VERIFIER_SOURCES_BUDGET,
@@ -43,8 +43,10 @@ class WebhookKitConfig(StrictModel):
     waf_body_inspection_kb: Literal[16, 32, 48, 64] = Field(
         default=16, description="How much of a body WAF reads (above 16 KB AWS charges extra)."
     )
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=MAX_BODY_LIMIT)
-    claim_check_threshold_bytes: int = Field(default=200 * 1024, ge=1024, le=SQS_MAX_MESSAGE_BYTES - 16 * 1024)
+    max_body_bytes: int = Field(default=contract.DEFAULT_MAX_BODY_BYTES, ge=1024, le=MAX_BODY_LIMIT)
+    claim_check_threshold_bytes: int = Field(
+        default=contract.DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES, ge=1024, le=SQS_MAX_MESSAGE_BYTES - 16 * 1024
+    )
     # SQS keeps a message 1 minute to 14 days; the kit counts whole days.
     queue_retention_days: int = Field(default=14, ge=1, le=SQS_MAX_RETENTION_DAYS)
     dead_letter_retention_days: int = Field(default=14, ge=1, le=SQS_MAX_RETENTION_DAYS)
@@ -57,14 +59,14 @@ class WebhookKitConfig(StrictModel):
     log_retention_days: int = Field(default=30)
     retain_data: bool = Field(default=True, description="Keep tables, buckets and queues when the stack is deleted")
     idempotency_expiry_seconds: int = Field(
-        default=30 * DAY_SECONDS,
+        default=contract.DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS,
         ge=60,
         le=365 * DAY_SECONDS,
         description="At least (queue_retention_days + dead_letter_retention_days) days (see _retention_rules)",
     )
     secrets_max_age_seconds: int = Field(
-        default=300,
-        ge=SECRETS_MIN_MAX_AGE_SECONDS,
+        default=contract.DEFAULT_SECRETS_MAX_AGE_SECONDS,
+        ge=contract.MIN_SECRETS_MAX_AGE_SECONDS,
         le=3600,
         description="How long a verifier instance caches a source's secrets; at least a minute (a rotation keeps "
         "old and new secrets active together, so a shorter cache buys nothing).",
@@ -84,7 +86,7 @@ class WebhookKitConfig(StrictModel):
         default=False,
         description="Powertools Tracer (X-Ray SDK subsegments) in the verifier: ~170 ms more cold start",
     )
-    unhandled_events: Literal["acknowledge", "fail"] = "acknowledge"
+    unhandled_events: Literal["acknowledge", "fail"] = contract.UNHANDLED_ACKNOWLEDGE
     api_gateway_cloudwatch_role: Literal["create", "existing"] = Field(
         default="create",
         description="REST API stages refuse access logs until the Region's API Gateway account settings name a "

@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from shared import contract
 from stacks.alarms import MonitoredSource, Monitoring
 from stacks.claim_check import ClaimCheckBucket, claim_check_prefix
 from stacks.config import WebhookKitConfig
@@ -65,30 +66,30 @@ class WebhookIngestion(Construct):
         self.verifier = factory.function(
             self,
             "Verifier",
-            handler="verifier.handler.handler",
-            service="verifier",
+            handler=contract.VERIFIER_HANDLER,
+            service=contract.VERIFIER_SERVICE,
             description="webhook-kit: verifies webhook signatures and queues them durably",
             memory_mb=config.verifier_memory_mb,
             timeout_seconds=config.verifier_timeout_seconds,
-            environment={
-                "WEBHOOK_SOURCES": stack.to_json_string(
+            environment=contract.verifier_environment(
+                sources_json=stack.to_json_string(
                     {
-                        source.name: {
-                            "scheme": source.scheme,
-                            "queue_url": self.queues[source.name].queue.queue_url,
-                            "secret_arn": self.secrets[source.name].secret.secret_arn,
-                            "tolerance_seconds": source.tolerance_seconds,
-                            "options": source.verifier_options(),
-                        }
+                        source.name: contract.source_route(
+                            scheme=source.scheme,
+                            queue_url=self.queues[source.name].queue.queue_url,
+                            secret_arn=self.secrets[source.name].secret.secret_arn,
+                            tolerance_seconds=source.tolerance_seconds,
+                            options=source.verifier_options(),
+                        )
                         for source in config.sources
                     }
                 ),
-                "MAX_BODY_BYTES": str(config.max_body_bytes),
-                "CLAIM_CHECK_BUCKET": self.claim_check.bucket.bucket_name,
-                "CLAIM_CHECK_THRESHOLD_BYTES": str(config.claim_check_threshold_bytes),
-                "SECRETS_MAX_AGE_SECONDS": str(config.secrets_max_age_seconds),
-                "WEBHOOK_KIT_VERIFIER_TRACER": "true" if config.verifier_tracer else "false",
-            },
+                max_body_bytes=config.max_body_bytes,
+                claim_check_bucket=self.claim_check.bucket.bucket_name,
+                claim_check_threshold_bytes=config.claim_check_threshold_bytes,
+                secrets_max_age_seconds=config.secrets_max_age_seconds,
+                tracer=config.verifier_tracer,
+            ),
         )
 
         self.processors: dict[str, SourceProcessor] = {}

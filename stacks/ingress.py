@@ -15,9 +15,10 @@ from aws_cdk import aws_wafv2 as wafv2
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from shared import contract
 from stacks.checkov import LOG_GROUP_SKIPS, skip_checks
 
-WEBHOOK_PATH_PREFIX = "webhooks"
+WEBHOOK_PATH_PREFIX = contract.WEBHOOK_PATH_PREFIX
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from shared import contract
 from stacks.checkov import FUNCTION_SKIPS, LOG_GROUP_SKIPS, skip_checks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,12 +138,7 @@ class LambdaFactory(Construct):
             log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE,
             layers=[self.powertools_layer],
-            environment={
-                "POWERTOOLS_SERVICE_NAME": service,
-                "POWERTOOLS_METRICS_NAMESPACE": "WebhookKit",
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-                **environment,
-            },
+            environment={**contract.powertools_environment(service), **environment},
         )
         skip_checks(function, FUNCTION_SKIPS)
         NagSuppressions.add_resource_suppressions(

@@ -9,12 +9,10 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from shared import contract
 from stacks.checkov import skip_checks
 from stacks.lambda_factory import LambdaFactory
 
-# Powertools' DynamoDB persistence layer: partition key "id", TTL on "expiration".
-IDEMPOTENCY_KEY = "id"
-IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 # The processor's Powertools key prefix (lambdas/processor/keys.py; a test keeps the two
 # in step): every record id of a source starts with it and "#", which IAM can check.
 _IDEMPOTENCY_KEY_PREFIX_BASE = "webhook-kit.processor"
@@ -37,9 +35,11 @@ class IdempotencyTable(Construct):
         self.table = dynamodb.Table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name=IDEMPOTENCY_KEY, type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(
+                name=contract.IDEMPOTENCY_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE,
+            time_to_live_attribute=contract.IDEMPOTENCY_TTL_ATTRIBUTE,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
@@ -81,19 +81,19 @@ class SourceProcessor(Construct):
         self.function: lambda_.Function = factory.function(
             self,
             "Function",
-            handler="processor.handler.handler",
-            service="processor",
+            handler=contract.PROCESSOR_HANDLER,
+            service=contract.PROCESSOR_SERVICE,
             description=f"webhook-kit: processes the webhooks of source '{source_name}' exactly once",
             memory_mb=memory_mb,
             timeout_seconds=timeout_seconds,
-            environment={
-                "WEBHOOK_SOURCE": source_name,
-                "IDEMPOTENCY_TABLE": table_name,
-                "IDEMPOTENCY_EXPIRY_SECONDS": str(idempotency_expiry_seconds),
-                "CLAIM_CHECK_BUCKET": bucket_name,
-                "DEAD_LETTER_QUEUE_URL": dead_letter_queue.queue_url,
-                "UNHANDLED_EVENTS": unhandled_events,
-            },
+            environment=contract.processor_environment(
+                source=source_name,
+                idempotency_table=table_name,
+                idempotency_expiry_seconds=idempotency_expiry_seconds,
+                claim_check_bucket=bucket_name,
+                dead_letter_queue_url=dead_letter_queue.queue_url,
+                unhandled_events=unhandled_events,
+            ),
         )
         self.function.add_event_source(
             event_sources.SqsEventSource(

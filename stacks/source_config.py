@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared import contract
 from stacks.arns import ARN_KMS_KEY, ARN_SECRET, arn_region
 from stacks.aws_limits import LAMBDA_MAX_TIMEOUT, SQS_MAX_VISIBILITY_TIMEOUT, SQS_STANDARD_MAX_BATCH
 
@@ -74,7 +75,7 @@ class SourceConfig(StrictModel):
         description="The customer-managed KMS key (key ARN) that encrypts the existing secret_arn; the verifier "
         "may decrypt with it only through Secrets Manager, for that secret.",
     )
-    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    tolerance_seconds: int = Field(default=contract.DEFAULT_TOLERANCE_SECONDS, ge=1, le=3600)
     allowed_cidrs: tuple[str, ...] = ()
     public_url: str | None = Field(default=None, description="The URL the provider signs (Twilio, Square).")
     generic: GenericHmacOptions | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-NAMESPACE = "WebhookKit"
+from shared.contract import METRICS_NAMESPACE as NAMESPACE
 
 
 class _Provider(AmazonCloudWatchEMFProvider):

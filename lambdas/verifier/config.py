@@ -9,19 +9,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.contract import (
+    DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_SECRETS_GRACE_SECONDS,
+    DEFAULT_SECRETS_MAX_AGE_SECONDS,
+    DEFAULT_TOLERANCE_SECONDS,
+    ENV_CLAIM_CHECK_BUCKET,
+    ENV_CLAIM_CHECK_THRESHOLD_BYTES,
+    ENV_MAX_BODY_BYTES,
+    ENV_SECRETS_GRACE_SECONDS,
+    ENV_SECRETS_MAX_AGE_SECONDS,
+    ENV_SOURCES,
+    MIN_SECRETS_MAX_AGE_SECONDS,
+)
 from shared.schemes import SCHEMES, GenericHmac, SchemeConfigError
-
-DEFAULT_TOLERANCE_SECONDS = 300
-# Base64 in the Lambda event inflates the body by 4/3 and the synchronous
-# payload limit is 6 MB, so 4 MiB is about the largest body that can arrive.
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
-# SQS takes 256 KiB per message including attributes; leave room for those.
-DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200 * 1024
-DEFAULT_SECRETS_MAX_AGE_SECONDS = 300
-# Below this, nearly every webhook would wait for a Secrets Manager call.
-MIN_SECRETS_MAX_AGE_SECONDS = 60
-# How long the last good secrets are served when Secrets Manager fails (adapters.AwsAdapters).
-DEFAULT_SECRETS_GRACE_SECONDS = 900
 
 
 class ConfigError(ValueError):
@@ -86,7 +88,7 @@ def public_url_problem(url: Any) -> str | None:
 
 
 def _source(name: str, spec: Any) -> SourceConfig:
-    where = f"WEBHOOK_SOURCES[{name!r}]"
+    where = f"{ENV_SOURCES}[{name!r}]"
     if not isinstance(spec, dict):
         raise ConfigError(f"{where} must be an object")
     scheme = spec.get("scheme")
@@ -126,22 +128,24 @@ def load_config(env: Mapping[str, str] | None = None) -> VerifierConfig:
     """Parse and validate the verifier's environment; ConfigError names the bad variable."""
     env = os.environ if env is None else env
     try:
-        raw_sources = json.loads(env.get("WEBHOOK_SOURCES") or "{}")
+        raw_sources = json.loads(env.get(ENV_SOURCES) or "{}")
     except json.JSONDecodeError as error:
-        raise ConfigError(f"WEBHOOK_SOURCES is not JSON: {error}") from None
+        raise ConfigError(f"{ENV_SOURCES} is not JSON: {error}") from None
     if not isinstance(raw_sources, dict):
-        raise ConfigError("WEBHOOK_SOURCES must be a JSON object of source name -> settings")
+        raise ConfigError(f"{ENV_SOURCES} must be a JSON object of source name -> settings")
     sources = {name: _source(name, spec) for name, spec in raw_sources.items()}
-    threshold = _int(env, "CLAIM_CHECK_THRESHOLD_BYTES", DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES)
-    max_body = _int(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
-    bucket = env.get("CLAIM_CHECK_BUCKET", "")
+    threshold = _int(env, ENV_CLAIM_CHECK_THRESHOLD_BYTES, DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES)
+    max_body = _int(env, ENV_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES)
+    bucket = env.get(ENV_CLAIM_CHECK_BUCKET, "")
     if max_body > threshold and not bucket:
-        raise ConfigError("CLAIM_CHECK_BUCKET is required when MAX_BODY_BYTES exceeds CLAIM_CHECK_THRESHOLD_BYTES")
-    max_age = _int(env, "SECRETS_MAX_AGE_SECONDS", DEFAULT_SECRETS_MAX_AGE_SECONDS)
+        raise ConfigError(
+            f"{ENV_CLAIM_CHECK_BUCKET} is required when {ENV_MAX_BODY_BYTES} exceeds {ENV_CLAIM_CHECK_THRESHOLD_BYTES}"
+        )
+    max_age = _int(env, ENV_SECRETS_MAX_AGE_SECONDS, DEFAULT_SECRETS_MAX_AGE_SECONDS)
     if max_age < MIN_SECRETS_MAX_AGE_SECONDS:
         raise ConfigError(
-            f"SECRETS_MAX_AGE_SECONDS must be at least {MIN_SECRETS_MAX_AGE_SECONDS} (got {max_age}): below that "
-            "nearly every webhook would call Secrets Manager"
+            f"{ENV_SECRETS_MAX_AGE_SECONDS} must be at least {MIN_SECRETS_MAX_AGE_SECONDS} (got {max_age}): below "
+            "that nearly every webhook would call Secrets Manager"
         )
     return VerifierConfig(
         sources=sources,
@@ -149,5 +153,5 @@ def load_config(env: Mapping[str, str] | None = None) -> VerifierConfig:
         claim_check_bucket=bucket,
         claim_check_threshold_bytes=threshold,
         secrets_max_age_seconds=max_age,
-        secrets_grace_seconds=_int(env, "SECRETS_GRACE_SECONDS", DEFAULT_SECRETS_GRACE_SECONDS),
+        secrets_grace_seconds=_int(env, ENV_SECRETS_GRACE_SECONDS, DEFAULT_SECRETS_GRACE_SECONDS),
     )

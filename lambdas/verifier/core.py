@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.contract import REASON_UNAUTHORIZED
 from shared.message import SIGNED, ClaimCheck, Provenance, QueuedWebhook, to_send_message_kwargs
 from shared.schemes import Headers, Request, Scheme, body_sha256, get_scheme
 from verifier.adapters import Adapters, DependencyError, StaleSecrets
@@ -26,7 +27,7 @@ PRIVATE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "
 UNAUTHORIZED_BODY = {"message": "Unauthorized"}
 # The one reason every signature or timestamp failure is counted under (the
 # stack's signature-rejection alarm reads it).
-UNAUTHORIZED_REASON = "unauthorized"
+UNAUTHORIZED_REASON = REASON_UNAUTHORIZED
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,22 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.metrics import NAMESPACE, function_metrics
+from shared.contract import (
+    METRIC_ACCEPTED,
+    METRIC_ENQUEUE_FAILURES,
+    METRIC_HANDSHAKES,
+    METRIC_REJECTED,
+    METRIC_SECRET_FAILURES,
+    METRIC_STALE_SECRETS,
+    VERIFIER_SERVICE,
+)
+from shared.contract import METRICS_NAMESPACE as NAMESPACE
+from shared.metrics import function_metrics
 from verifier.adapters import Adapters, AwsAdapters
 from verifier.config import VerifierConfig, load_config
 from verifier.core import Outcome, process
 
-SERVICE = "webhook-verifier"
+SERVICE = VERIFIER_SERVICE
 logger = Logger(service=SERVICE)
 metrics = function_metrics(SERVICE)
 # Powertools' Tracer (X-Ray SDK subsegments for the Secrets Manager, S3 and SQS
@@ -38,14 +48,6 @@ metrics = function_metrics(SERVICE)
 # invocation; set WEBHOOK_KIT_VERIFIER_TRACER=true (config: verifier_tracer) for
 # the subsegments.
 TRACER_ENABLED = os.environ.get("WEBHOOK_KIT_VERIFIER_TRACER", "false").lower() == "true"
-
-# Metric names: what dashboards and alarms read.
-METRIC_ACCEPTED = "Accepted"
-METRIC_REJECTED = "Rejected"
-METRIC_ENQUEUE_FAILURES = "EnqueueFailures"
-METRIC_SECRET_FAILURES = "SecretFetchFailures"  # noqa: S105 - a metric name
-METRIC_HANDSHAKES = "Handshakes"
-METRIC_STALE_SECRETS = "SecretsServedStale"
 
 
 @dataclass

@@ -82,16 +82,11 @@ def test_signature_rejection_rate_alarm_per_source(default_stack: Synthesized) -
         assert dimensions["reason"] == "unauthorized" and dimensions["service"] == "webhook-verifier"
 
 
-def test_alarm_metric_names_match_what_the_verifier_emits() -> None:
+def test_the_verifier_publishes_under_the_namespace_the_alarms_read() -> None:
     from stacks import alarms
     from verifier import handler
-    from verifier.core import UNAUTHORIZED_REASON
 
     assert handler.metrics.namespace == alarms.METRICS_NAMESPACE
-    assert alarms.VERIFIER_SERVICE == handler.SERVICE
-    assert (alarms.METRIC_ACCEPTED, alarms.METRIC_REJECTED) == (handler.METRIC_ACCEPTED, handler.METRIC_REJECTED)
-    assert alarms.METRIC_STALE_SECRETS == handler.METRIC_STALE_SECRETS
-    assert alarms.REJECTED_SIGNATURE_REASON == UNAUTHORIZED_REASON
 
 
 def test_one_alarm_watches_every_source_for_secrets_served_stale(default_stack: Synthesized) -> None:

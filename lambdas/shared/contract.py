@@ -1,0 +1,144 @@
+"""The runtime contract: what the stack gives each function and what the functions share (docs/runtime-contract.md).
+
+One place for each fact that both sides of the contract need: the stack's
+constructs (``stacks/``), the functions' readers (``verifier.config``,
+``processor.settings``) and the local pipeline (``webhook_kit.local``) build
+and read the functions' environments through this module, so a name, a default
+or a shape cannot drift between them. It lives in the Lambda asset and imports
+neither CDK nor AWS SDKs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+# ---- shared constants
+
+METRICS_NAMESPACE = "WebhookKit"
+# API path: POST /{WEBHOOK_PATH_PREFIX}/{source}
+WEBHOOK_PATH_PREFIX = "webhooks"
+# ReceiveMessage, SendMessageBatch and DeleteMessageBatch take at most 10 messages.
+SQS_MAX_BATCH = 10
+VERIFIER_SERVICE = "webhook-verifier"
+PROCESSOR_SERVICE = "webhook-processor"
+VERIFIER_HANDLER = "verifier.handler.handler"
+PROCESSOR_HANDLER = "processor.handler.handler"
+LOG_LEVEL = "INFO"
+
+# The verifier's metrics, which the stack's alarms and dashboard read (service dimension VERIFIER_SERVICE).
+METRIC_ACCEPTED = "Accepted"
+METRIC_REJECTED = "Rejected"
+METRIC_ENQUEUE_FAILURES = "EnqueueFailures"
+METRIC_SECRET_FAILURES = "SecretFetchFailures"  # noqa: S105 - a metric name
+METRIC_HANDSHAKES = "Handshakes"
+METRIC_STALE_SECRETS = "SecretsServedStale"
+# The one ``reason`` dimension every signature or timestamp failure is counted under.
+REASON_UNAUTHORIZED = "unauthorized"
+
+# Powertools' DynamoDB persistence layer: partition key "id", TTL on "expiration".
+IDEMPOTENCY_KEY_ATTRIBUTE = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+DAY_SECONDS = 24 * 3600
+
+# ---- defaults (the configuration's and the readers', the same numbers)
+
+DEFAULT_TOLERANCE_SECONDS = 300
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# SQS takes 256 KiB per message including attributes; leave room for those.
+DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200 * 1024
+DEFAULT_SECRETS_MAX_AGE_SECONDS = 300
+# With a cache under a minute, every burst of webhooks calls Secrets Manager again: a
+# GetSecretValue per request at 0, each one latency, a charge, and a share of the
+# account's request quota that, once throttled, turns genuine deliveries into 503s.
+MIN_SECRETS_MAX_AGE_SECONDS = 60
+# How long the last good secrets are served when Secrets Manager fails (verifier.adapters).
+DEFAULT_SECRETS_GRACE_SECONDS = 900
+# As long as a copy can wait in the queue and then the DLQ (14 + 14 days, a
+# fresh clock for each SendMessage): stacks/config.py enforces the same rule.
+DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS = 30 * DAY_SECONDS
+UNHANDLED_ACKNOWLEDGE: Final = "acknowledge"
+UNHANDLED_FAIL: Final = "fail"
+UNHANDLED_CHOICES = (UNHANDLED_ACKNOWLEDGE, UNHANDLED_FAIL)
+
+# ---- environment variable names
+
+ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+
+ENV_SOURCES = "WEBHOOK_SOURCES"
+ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
+ENV_CLAIM_CHECK_BUCKET = "CLAIM_CHECK_BUCKET"
+ENV_CLAIM_CHECK_THRESHOLD_BYTES = "CLAIM_CHECK_THRESHOLD_BYTES"
+ENV_SECRETS_MAX_AGE_SECONDS = "SECRETS_MAX_AGE_SECONDS"
+ENV_SECRETS_GRACE_SECONDS = "SECRETS_GRACE_SECONDS"
+ENV_VERIFIER_TRACER = "WEBHOOK_KIT_VERIFIER_TRACER"
+
+ENV_SOURCE = "WEBHOOK_SOURCE"
+ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+ENV_IDEMPOTENCY_EXPIRY_SECONDS = "IDEMPOTENCY_EXPIRY_SECONDS"
+ENV_DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
+ENV_UNHANDLED_EVENTS = "UNHANDLED_EVENTS"
+
+
+# ---- environments
+
+
+def powertools_environment(service: str) -> dict[str, str]:
+    """What every function is given for Powertools: its service name, the metric namespace, the log level."""
+    return {ENV_SERVICE_NAME: service, ENV_METRICS_NAMESPACE: METRICS_NAMESPACE, ENV_LOG_LEVEL: LOG_LEVEL}
+
+
+def source_route(
+    *, scheme: str, queue_url: str, secret_arn: str, tolerance_seconds: int, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One source's entry in the verifier's ``WEBHOOK_SOURCES`` object (values may be CDK tokens)."""
+    return {
+        "scheme": scheme,
+        "queue_url": queue_url,
+        "secret_arn": secret_arn,
+        "tolerance_seconds": tolerance_seconds,
+        "options": dict(options),
+    }
+
+
+def verifier_environment(
+    *,
+    sources_json: str,
+    max_body_bytes: int,
+    claim_check_bucket: str,
+    claim_check_threshold_bytes: int,
+    secrets_max_age_seconds: int,
+    tracer: bool,
+) -> dict[str, str]:
+    """The verifier's own variables; ``sources_json`` maps each source name to its ``source_route``."""
+    return {
+        ENV_SOURCES: sources_json,
+        ENV_MAX_BODY_BYTES: str(max_body_bytes),
+        ENV_CLAIM_CHECK_BUCKET: claim_check_bucket,
+        ENV_CLAIM_CHECK_THRESHOLD_BYTES: str(claim_check_threshold_bytes),
+        ENV_SECRETS_MAX_AGE_SECONDS: str(secrets_max_age_seconds),
+        ENV_VERIFIER_TRACER: "true" if tracer else "false",
+    }
+
+
+def processor_environment(
+    *,
+    source: str,
+    idempotency_table: str,
+    idempotency_expiry_seconds: int,
+    claim_check_bucket: str,
+    dead_letter_queue_url: str,
+    unhandled_events: str,
+) -> dict[str, str]:
+    """One source's processor's own variables."""
+    return {
+        ENV_SOURCE: source,
+        ENV_IDEMPOTENCY_TABLE: idempotency_table,
+        ENV_IDEMPOTENCY_EXPIRY_SECONDS: str(idempotency_expiry_seconds),
+        ENV_CLAIM_CHECK_BUCKET: claim_check_bucket,
+        ENV_DEAD_LETTER_QUEUE_URL: dead_letter_queue_url,
+        ENV_UNHANDLED_EVENTS: unhandled_events,
+    }
