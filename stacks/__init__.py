@@ -23,7 +23,7 @@ __all__ = ["ConfigError", "WebhookIngestion", "WebhookKitConfig", "load_config",
 
 def __getattr__(name: str) -> Any:
     if name == "WebhookIngestion":
-        from stacks.ingestion import WebhookIngestion
+        from stacks.pattern import WebhookIngestion
 
         return WebhookIngestion
     raise AttributeError(name)

@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from stacks.config import WebhookKitConfig
-from stacks.ingestion import WebhookIngestion
+from stacks.pattern import WebhookIngestion
 
 
 class WebhookKitStack(Stack):

@@ -105,7 +105,7 @@ def _record(outcome: Outcome) -> None:
         logger.set_correlation_id(outcome.delivery_id)
     fields = {"source": outcome.source, "status": outcome.status, "reason": outcome.reason or None}
     if outcome.stale_secret:
-        # Without the source dimension, so one alarm watches every source (stacks/alarms.py).
+        # Without the source dimension, so one alarm watches every source (stacks/monitoring.py).
         with single_metric(name=METRIC_STALE_SECRETS, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
             metric.add_dimension("service", SERVICE)
         logger.warning(

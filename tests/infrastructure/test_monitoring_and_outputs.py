@@ -83,10 +83,10 @@ def test_signature_rejection_rate_alarm_per_source(default_stack: Synthesized) -
 
 
 def test_the_verifier_publishes_under_the_namespace_the_alarms_read() -> None:
-    from stacks import alarms
+    from stacks import monitoring
     from verifier import handler
 
-    assert handler.metrics.namespace == alarms.METRICS_NAMESPACE
+    assert handler.metrics.namespace == monitoring.METRICS_NAMESPACE
 
 
 def test_one_alarm_watches_every_source_for_secrets_served_stale(default_stack: Synthesized) -> None:

@@ -177,7 +177,7 @@ def test_a_failed_secret_refresh_serves_the_last_good_secret_for_the_grace_perio
 
     assert within["statusCode"] == 202
     [stale] = [json.loads(line) for line in said.splitlines() if '"SecretsServedStale"' in line]
-    # The dimensions the stack's one secrets-served-stale alarm watches (stacks/alarms.py).
+    # The dimensions the stack's one secrets-served-stale alarm watches (stacks/monitoring.py).
     assert stale["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
     assert stale["service"] == "webhook-verifier" and stale["SecretsServedStale"] == [1.0]
     assert "verified with the last good secrets" in caplog.text

@@ -10,11 +10,11 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from shared import contract
-from stacks.alarms import MonitoredSource, Monitoring
 from stacks.claim_check import ClaimCheckBucket, claim_check_prefix
 from stacks.config import WebhookKitConfig
 from stacks.ingress import ApiSource, FirewallSource, WebhookApi, WebhookFirewall
 from stacks.lambda_factory import LambdaFactory, retention
+from stacks.monitoring import MonitoredSource, Monitoring
 from stacks.processors import IdempotencyTable, SourceProcessor, idempotency_key_prefix
 from stacks.queues import SourceQueues
 from stacks.secrets import SourceSecret
