@@ -7,19 +7,13 @@ this file can compute them: never configure a real provider with one.
 
 from __future__ import annotations
 
-import base64
 import hashlib
+
+from shared.schemes import get_scheme
 
 _SEED = "webhook-kit local development secret (not for production)"
 
 
 def dev_secret(source: str, scheme: str) -> str:
     """The development secret of ``source``, in the format its scheme's providers issue."""
-    digest = hashlib.sha256(f"{_SEED}|{source}".encode()).digest()
-    if scheme in ("standard-webhooks", "svix"):
-        # whsec_ + base64 of the key bytes, as Standard Webhooks and Svix issue them.
-        return "whsec_" + base64.b64encode(digest[:24]).decode("ascii")
-    if scheme == "stripe":
-        # Stripe's whsec_ secrets are used as text, not decoded.
-        return "whsec_" + digest.hex()[:32]
-    return digest.hex()[:40]
+    return get_scheme(scheme).example_secret(hashlib.sha256(f"{_SEED}|{source}".encode()).digest())

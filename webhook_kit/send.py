@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import string
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 JSON_CONTENT_TYPE = "application/json"
 # Event types the headers announce, matching the bundled samples.
 DEFAULT_EVENT_TYPES = {"github": "ping", "shopify": "orders/create", "generic-hmac": "shipment.delivered"}
-_BASE62 = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True)
@@ -53,15 +51,9 @@ def sample_path(scheme: str) -> Path:
 
 def new_delivery_id(scheme: str) -> str:
     """A fresh id in the shape the scheme's provider uses."""
-    if scheme == "stripe":
-        return "evt_" + "".join(secrets.choice(_BASE62) for _ in range(24))
-    if scheme in ("standard-webhooks", "svix"):
-        return "msg_" + "".join(secrets.choice(_BASE62) for _ in range(27))
-    if scheme == "slack":
-        return "Ev" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(9))
-    if scheme == "paddle":
-        return "evt_" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(26))
-    return str(uuid.uuid4())
+    from shared.schemes import get_scheme
+
+    return get_scheme(scheme).new_delivery_id()
 
 
 def render(template: bytes, *, delivery_id: str, now: int) -> bytes:
@@ -113,10 +105,7 @@ def build(
     event_type = event_type or DEFAULT_EVENT_TYPES.get(scheme, "")
 
     headers: dict[str, str] = {"Content-Type": content_type, "User-Agent": f"webhook-kit-send ({scheme})"}
-    extra: dict[str, Any] = {}
-    if scheme in ("standard-webhooks", "svix"):
-        extra["msg_id"] = delivery_id
-    elif scheme == "github":
+    if scheme == "github":
         headers.update(
             {"X-GitHub-Delivery": delivery_id, "X-GitHub-Event": event_type, "X-GitHub-Hook-ID": "481516234"}
         )
@@ -147,7 +136,7 @@ def build(
                 body = _set_field(body, generic.delivery_id_field, delivery_id)
             if generic.event_type_field:
                 body = _set_field(body, generic.event_type_field, event_type)
-    headers.update(get_scheme(scheme).sign(body, secret, timestamp=now, options=options, **extra))
+    headers.update(get_scheme(scheme).sign(body, secret, timestamp=now, options=options, delivery_id=delivery_id))
     return SignedWebhook(url=url, body=body, headers=headers, delivery_id=delivery_id)
 
 

@@ -103,7 +103,7 @@ def _source(name: str, spec: Any) -> SourceConfig:
     options = spec.get("options") or {}
     if not isinstance(options, dict):
         raise ConfigError(f"{where}.options must be an object")
-    if scheme in ("twilio", "square"):
+    if SCHEMES[scheme].needs_public_url:
         if not options.get("public_url"):
             raise ConfigError(f"{where}.options.public_url is required for {scheme}: it is what the provider signs")
         problem = public_url_problem(options["public_url"])

@@ -27,9 +27,9 @@ BUCKET = "claim-checks"
 PUBLIC_URL = "https://hooks.example.com/webhooks/{}"
 
 # One source per scheme, named after it.
-OPTIONS: dict[str, dict[str, Any]] = {name: {} for name in SCHEMES}
-OPTIONS["twilio"] = {"public_url": PUBLIC_URL.format("twilio")}
-OPTIONS["square"] = {"public_url": PUBLIC_URL.format("square")}
+OPTIONS: dict[str, dict[str, Any]] = {
+    name: {"public_url": PUBLIC_URL.format(name)} if scheme.needs_public_url else {} for name, scheme in SCHEMES.items()
+}
 OPTIONS["generic-hmac"] = {
     "signature_header": "X-Signature",
     "prefix": "sha256=",
@@ -38,13 +38,12 @@ OPTIONS["generic-hmac"] = {
     "delivery_id_header": "X-Id",
 }
 ALL_SCHEMES = sorted(SCHEMES)
-TIMESTAMPED = ("generic-hmac", "paddle", "slack", "standard-webhooks", "stripe", "svix")
+TIMESTAMPED = tuple(sorted(name for name, scheme in SCHEMES.items() if scheme.signs_timestamp(OPTIONS[name])))
 
 
 def secret_for(scheme: str, tag: str = "fuzz") -> str:
-    if scheme in ("standard-webhooks", "svix"):
-        return "whsec_" + base64.b64encode(f"{tag}-{scheme}-key".encode()).decode()
-    return f"{tag}-{scheme}-secret"
+    """A secret in the scheme's own format whose key is readable text naming ``tag`` and the scheme."""
+    return SCHEMES[scheme].secret_for_key(f"{tag}-{scheme}-key".encode())
 
 
 SECRETS = {name: secret_for(name) for name in SCHEMES}
@@ -140,16 +139,10 @@ def sign(
     scheme: str, body: bytes, *, secret: str | None = None, timestamp: int = NOW
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
     """(headers, query) a provider of ``scheme`` sends with ``body``; Twilio is signed in JSON mode."""
-    extra: dict[str, Any] = {}
-    query: dict[str, list[str]] = {}
-    if scheme == "twilio":
-        pairs = twilio_json_query(body)
-        extra = {"query": pairs, "json": True}
-        query = {k: [v] for k, v in pairs}
-    headers = get_scheme(scheme).sign(
-        body, secret if secret is not None else SECRETS[scheme], timestamp=timestamp, options=OPTIONS[scheme], **extra
-    )
-    return headers, query
+    pairs = twilio_json_query(body) if scheme == "twilio" else ()
+    secret = secret if secret is not None else SECRETS[scheme]
+    headers = get_scheme(scheme).sign(body, secret, timestamp=timestamp, options=OPTIONS[scheme], query=pairs)
+    return headers, {k: [v] for k, v in pairs}
 
 
 def event(

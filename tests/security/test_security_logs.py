@@ -45,9 +45,8 @@ BODY = json.dumps({"note": BODY_CANARY, "padding": "x" * 40}).encode()
 
 
 def canary_secret(scheme: str) -> str:
-    if scheme in ("standard-webhooks", "svix"):
-        return "whsec_" + base64.b64encode(f"{SECRET_CANARY}-{scheme}".encode()).decode()
-    return f"{SECRET_CANARY}-{scheme}"
+    """A secret in the scheme's own format whose key is the canary text."""
+    return get_scheme(scheme).secret_for_key(f"{SECRET_CANARY}-{scheme}".encode())
 
 
 def _base64_cores(data: bytes) -> list[str]:

@@ -108,7 +108,7 @@ def test_a_timestamp_repeated_with_a_signed_and_an_unsigned_value_verifies_with_
 @pytest.mark.parametrize("signed_first", [True, False])
 def test_the_delivery_id_is_the_repeated_value_that_verified(scheme: str, signed_first: bool) -> None:
     secret = secret_for(scheme, b"k")
-    headers = get_scheme(scheme).sign(BODY, secret, timestamp=NOW, options={}, msg_id="msg_signed")
+    headers = get_scheme(scheme).sign(BODY, secret, timestamp=NOW, options={}, delivery_id="msg_signed")
     name = SIGNED_ID_HEADER[scheme]
     values = ["msg_signed", "msg_unsigned"] if signed_first else ["msg_unsigned", "msg_signed"]
     request = _with(Request(headers=headers, body=BODY), name, values)

@@ -172,7 +172,7 @@ def test_twilio_json_post_verifies_against_public_url_and_query(aws: FakeAws) ->
     body = b'{"CallSid":"CA1"}'
     query = twilio_json_query(body)
     headers = get_scheme("twilio").sign(
-        body, SECRETS["twilio"], timestamp=NOW, options={"public_url": TWILIO_URL}, query=query, json=True
+        body, SECRETS["twilio"], timestamp=NOW, options={"public_url": TWILIO_URL}, query=query
     )
     headers["I-Twilio-Idempotency-Token"] = "idem-1"
     event = api_event("twilio", body, headers, query={k: [v] for k, v in query})

@@ -185,7 +185,7 @@ def test_repeated_standard_webhooks_id_takes_the_delivery_id_from_the_signed_val
     # webhook-id "msg_signed" is covered by the signature; "msg_other" is not. The
     # request verifies (as if msg_signed had been sent alone) but never under msg_other.
     secret = secret_for("standard-webhooks", b"k")
-    headers = get_scheme("standard-webhooks").sign(b"{}", secret, timestamp=NOW, options={}, msg_id="msg_signed")
+    headers = get_scheme("standard-webhooks").sign(b"{}", secret, timestamp=NOW, options={}, delivery_id="msg_signed")
     event = api_event("standard-webhooks", b"{}", headers)
     for values in (["msg_signed", "msg_other"], ["msg_other", "msg_signed"]):
         outcome, aws = _run("standard-webhooks", _repeat(event, "webhook-id", values), secret)

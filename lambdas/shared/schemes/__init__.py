@@ -1,0 +1,70 @@
+"""Webhook signature schemes: pure functions, no AWS, no I/O.
+
+Each scheme in ``SCHEMES`` checks one provider's signature over the exact bytes
+received, derives the provider's delivery id (the idempotency key) and event
+type, and can sign a body the same way (tests, ``webhook-kit send``). The rules
+they all follow, and the one verify loop, are in ``base``; the timestamp policy
+is in ``helpers``; each provider family has a module of its own. Adding a
+provider: docs/signatures.md, "Adding a provider".
+"""
+
+from __future__ import annotations
+
+from .base import Scheme, SchemeConfigError, SigningInput
+from .generic_hmac import GenericHmac
+from .github import GitHub
+from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls, timestamp_in_window
+from .request import MAX_HEADER_COMBINATIONS, Headers, Request
+from .shopify import Shopify
+from .slack import Slack
+from .square import Square
+from .standard_webhooks import StandardWebhooks
+from .timestamp_hex import PADDLE, STRIPE
+from .twilio import MAX_TWILIO_FORM_FIELDS, Twilio, twilio_json_query
+
+SCHEMES: dict[str, Scheme] = {
+    scheme.name: scheme
+    for scheme in (
+        StandardWebhooks(),
+        StandardWebhooks(name="svix", prefix="svix", fallback_prefix="webhook"),
+        STRIPE,
+        GitHub(),
+        Shopify(),
+        Slack(),
+        Twilio(),
+        Square(),
+        PADDLE,
+        GenericHmac(),
+    )
+}
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme registered under ``name``; KeyError names the known ones."""
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        raise KeyError(f"unknown signature scheme {name!r}; known: {', '.join(sorted(SCHEMES))}") from None
+
+
+__all__ = [
+    "MAX_HEADER_COMBINATIONS",
+    "MAX_ID_LENGTH",
+    "MAX_TWILIO_FORM_FIELDS",
+    "SCHEMES",
+    "GenericHmac",
+    "Headers",
+    "Request",
+    "Scheme",
+    "SchemeConfigError",
+    "SigningInput",
+    "StandardWebhooks",
+    "body_sha256",
+    "clean_id",
+    "get_scheme",
+    "parse_timestamp",
+    "signed_url",
+    "signed_urls",
+    "timestamp_in_window",
+    "twilio_json_query",
+]
