@@ -51,6 +51,7 @@ from botocore.exceptions import ConnectionError as _ConnectionError
 from botocore.exceptions import HTTPClientError
 
 from processor.keys import idempotency_record_id, record_ids
+from shared.contract import SQS_MAX_BATCH
 from shared.message import (
     ATTR_DELIVERY_ID,
     ATTR_FAILURE_REASON,
@@ -197,7 +198,7 @@ def redrive(
         while max_messages is None or moved + failed < max_messages:
             batch = sqs_client.receive_message(
                 QueueUrl=dlq_url,
-                MaxNumberOfMessages=10,
+                MaxNumberOfMessages=SQS_MAX_BATCH,
                 MessageAttributeNames=["All"],
                 VisibilityTimeout=visibility_timeout,
                 WaitTimeSeconds=wait_seconds,
@@ -421,8 +422,8 @@ def _move(
 
 def _release(sqs_client: Any, dlq_url: str, receipt_handles: list[str]) -> None:
     """Make held messages visible again now rather than after the visibility timeout."""
-    for start in range(0, len(receipt_handles), 10):
-        chunk = receipt_handles[start : start + 10]
+    for start in range(0, len(receipt_handles), SQS_MAX_BATCH):
+        chunk = receipt_handles[start : start + SQS_MAX_BATCH]
         # On failure they reappear by themselves after the visibility timeout.
         with contextlib.suppress(Exception):
             sqs_client.change_message_visibility_batch(
