@@ -19,7 +19,7 @@ The verifier and processor read their settings from the environment once per
 cold start and keep them in module state, and one process here plays every
 function. So each invocation runs under a process-wide lock with that
 function's environment set, and the cold-start state is rebuilt for it (the
-handlers' own ``install``/``reset``/``reset_runtime`` seams). Invocations are
+handlers' own ``install``/``reset`` seams). Invocations are
 therefore serialised: concurrency (several processors at once) is not
 simulated.
 """
@@ -202,38 +202,6 @@ def _function_environment(values: Mapping[str, str]) -> Iterator[None]:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-
-
-_record_outcomes = threading.local()
-
-
-def _observe_record_outcomes(processor_module: Any) -> None:
-    """Wrap the processor's per-record function to see what it decided for each record.
-
-    The handler returns only the batch item failures; the console wants to say
-    processed / duplicate / dead-lettered / unhandled. ``processor.handler``
-    looks ``record_handler`` up at call time, so a wrapper sees every record's
-    result without changing the processor. Outside a local invocation (no sink
-    on this thread) the wrapper only passes through.
-    """
-    original = processor_module.record_handler
-    if getattr(original, "_webhook_kit_observed", False):
-        return
-
-    def observed(record: Any) -> Any:
-        sink: dict[str, str] | None = getattr(_record_outcomes, "sink", None)
-        try:
-            result = original(record)
-        except Exception as error:
-            if sink is not None:
-                sink[record.message_id] = f"{type(error).__name__}: {error}"
-            raise
-        if sink is not None:
-            sink[record.message_id] = str(result)
-        return result
-
-    observed._webhook_kit_observed = True  # type: ignore[attr-defined]
-    processor_module.record_handler = observed
 
 
 def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -761,13 +729,17 @@ class LocalPipeline:
     ) -> tuple[dict[str, Any], dict[str, str]]:
         from processor import handler as processor_handler
 
-        _observe_record_outcomes(processor_handler)
         outcomes: dict[str, str] = {}
-        with _function_environment(self._processor_env[source.name]):
+
+        def note(record: Mapping[str, Any], outcome: Any) -> None:
+            # The batch response names only the failures; the console says what became of each record.
+            failed = isinstance(outcome, Exception)
+            outcomes[record["messageId"]] = f"{type(outcome).__name__}: {outcome}" if failed else str(outcome)
+
+        with _function_environment(self._processor_env[source.name]), processor_handler.observe(note):
             # The processor caches settings built from WEBHOOK_SOURCE etc.; rebuild them
             # for this source (cheap: boto3 clients only).
-            processor_handler.reset_runtime()
-            _record_outcomes.sink = outcomes
+            processor_handler.reset()
             try:
                 context = FakeLambdaContext(f"webhook-kit-processor-{source.name}", source.timeout_seconds)
                 event = {"Records": records}
@@ -776,8 +748,7 @@ class LocalPipeline:
                 else:
                     response = dict(self._processor_hook(source, event, context, processor_handler.handler))
             finally:
-                _record_outcomes.sink = None
-                processor_handler.reset_runtime()
+                processor_handler.reset()
         return response, outcomes
 
 

@@ -372,13 +372,17 @@ class _ProcessorFaults:
         # `local` rebuilds the processor's clients for every batch (~170 ms, most of a small
         # batch's cost). A Lambda container stays warm between invocations, so the soak keeps
         # one runtime per source, and drops it when that "container" dies.
-        runtime = self._warm.get(source.name)
-        if runtime is None:
-            runtime = self._warm[source.name] = processor_handler.Runtime(processor_handler.Settings.from_env())
-        saved_router, saved_runtime = processor_handler.router, processor_handler._runtime
         # The user's handlers never run in a soak: only this pipeline's invocations see the ledger.
-        processor_handler.router = self.router
-        processor_handler._runtime = lambda: runtime  # type: ignore[assignment]
+        warm = self._warm.get(source.name)
+        if warm is None:
+            self._warm[source.name] = processor_handler.install(router=self.router)
+        else:
+            processor_handler.install(
+                settings=warm.settings,
+                adapters=warm.adapters,
+                router=self.router,
+                persistence=warm.idempotency.persistence,
+            )
         short = FakeLambdaContext(context.function_name, self._lambda_seconds)
         try:
             with self._ledger.invocation(die_after) as state:
@@ -401,7 +405,7 @@ class _ProcessorFaults:
                     self.tally.add("completed_before_death", state.handled)
                     raise InvocationDied(f"the Lambda died after all {records} records, before answering (simulated)")
         finally:
-            processor_handler.router, processor_handler._runtime = saved_router, saved_runtime
+            processor_handler.reset()
         return response
 
     def _in_progress_left(self, record_ids: tuple[str, ...]) -> bool:

@@ -204,7 +204,7 @@ def point_processor_at(endpoint: str) -> None:
     from processor import handler as processor_handler
 
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    processor_handler.reset_runtime()
+    processor_handler.reset()
 
 
 def request_counts(proxy: CountingProxy, batch: int) -> dict[str, dict[str, float]]:

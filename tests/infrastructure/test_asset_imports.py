@@ -35,7 +35,7 @@ exec(sys.argv[3], {"handler": module})
 """
 # What the first invocation builds, through each handler's public seams (clients, config, idempotency).
 _VERIFIER_COLD_START = "handler.runtime()"
-_PROCESSOR_COLD_START = "handler.Runtime(handler.Settings.from_env())"
+_PROCESSOR_COLD_START = "handler.runtime()"
 
 
 @pytest.fixture(scope="module")

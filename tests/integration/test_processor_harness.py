@@ -104,6 +104,10 @@ class Pipeline:
             VisibilityTimeout=30,
         ).get("Messages", [])
 
+    def restart(self) -> None:
+        """A fresh cold start that reads the environment again, still with this pipeline's router."""
+        processor_handler.install(router=self.router)
+
     def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         return processor_handler.handler({"Records": records}, FakeLambdaContext())
 
@@ -207,10 +211,9 @@ def build_pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
     monkeypatch.setenv("UNHANDLED_EVENTS", "acknowledge")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "WebhookKit")
-    router = Router()
-    monkeypatch.setattr(processor_handler, "router", router)
-    processor_handler.reset_runtime()
+    pipeline = Pipeline(sqs, dynamodb, s3, queue_url, queue_arn, dlq_url, table, bucket, Router())
+    pipeline.restart()
     try:
-        yield Pipeline(sqs, dynamodb, s3, queue_url, queue_arn, dlq_url, table, bucket, router)
+        yield pipeline
     finally:
-        processor_handler.reset_runtime()
+        processor_handler.reset()

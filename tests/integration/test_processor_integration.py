@@ -309,14 +309,12 @@ def test_message_for_another_source_goes_to_dlq(pipeline: Pipeline) -> None:
 def test_dead_letter_send_failure_becomes_a_batch_item_failure(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from processor import handler as processor_handler
-
     def reject(event: WebhookEvent) -> None:
         raise PermanentError("bad payload")
 
     pipeline.on(action=reject)
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", pipeline.queue_url.replace("/stripe", "/no-such-queue"))
-    processor_handler.reset_runtime()
+    pipeline.restart()
     pipeline.send(webhook("evt_nodlq"))
 
     records, response = pipeline.deliver()
@@ -394,10 +392,8 @@ def test_an_unsigned_event_type_is_never_a_metric_dimension(
 
 
 def test_unhandled_event_fails_when_configured(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    from processor import handler as processor_handler
-
     monkeypatch.setenv("UNHANDLED_EVENTS", "fail")
-    processor_handler.reset_runtime()
+    pipeline.restart()
     pipeline.on("invoice.*")
     pipeline.send(webhook("evt_x", "customer.created"))
 
@@ -411,7 +407,7 @@ def test_missing_configuration_names_the_variable(pipeline: Pipeline, monkeypatc
     from processor import handler as processor_handler
 
     monkeypatch.delenv("IDEMPOTENCY_TABLE")
-    processor_handler.reset_runtime()
+    processor_handler.reset()
     pipeline.send(webhook("evt_cfg"))
     messages = pipeline.receive()
 

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from processor.handler import DEFAULT_EXPIRY_SECONDS, Settings, _send_attributes
+from processor.adapters import send_attributes
 from processor.keys import idempotency_record_id
+from processor.settings import DEFAULT_EXPIRY_SECONDS, Settings
 
 ENV = {"IDEMPOTENCY_TABLE": "idem", "DEAD_LETTER_QUEUE_URL": "https://sqs.example/dlq", "WEBHOOK_SOURCE": "stripe"}
 
@@ -52,7 +53,7 @@ def test_dead_letter_attributes_keep_originals_and_drop_old_failure_notes() -> N
         "failure_reason": {"stringValue": "an older failure", "dataType": "String"},
     }
 
-    converted = _send_attributes(lambda_attributes)
+    converted = send_attributes(lambda_attributes)
 
     assert converted == {
         "source": {"DataType": "String", "StringValue": "stripe"},
