@@ -13,7 +13,7 @@ from __future__ import annotations
 from .base import Scheme, SchemeConfigError, SigningInput
 from .generic_hmac import GenericHmac
 from .github import GitHub
-from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls, timestamp_in_window
+from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
 from .request import MAX_HEADER_COMBINATIONS, Headers, Request
 from .shopify import Shopify
 from .slack import Slack

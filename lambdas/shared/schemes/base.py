@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .helpers import IdShape, any_equal, body_sha256
+from .helpers import IdShape, any_equal, body_sha256, timestamp_in_window
 from .request import Request
 
 
@@ -52,6 +52,18 @@ class SigningInput:
     timestamp: int
     delivery_id: str | None = None
     query: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a request is verified against besides its keys: the clock, the window, the source's options."""
+
+    now: float
+    tolerance_seconds: int
+    options: Mapping[str, Any]
+
+    def in_window(self, timestamp: str | None) -> bool:
+        return timestamp_in_window(timestamp, self.now, self.tolerance_seconds)
 
 
 def any_key_signs(keys: Iterable[bytes], digests: Callable[[bytes], Iterable[str]], provided: Iterable[str]) -> bool:
@@ -97,15 +109,7 @@ class Scheme(ABC):
         """The headers ``_verify_one`` reads: signature, signed timestamp or id, settings."""
 
     @abstractmethod
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         """Whether ``request`` (one value per checked header) is signed with one of ``keys``."""
 
     @abstractmethod
@@ -138,8 +142,9 @@ class Scheme(ABC):
         ``request`` itself.
         """
         keys = self.keys(secrets)
+        check = Check(now, tolerance_seconds, options)
         for candidate in request.combinations(self._checked_headers(options)):
-            if self._verify_one(candidate, keys, now=now, tolerance_seconds=tolerance_seconds, options=options):
+            if self._verify_one(candidate, keys, check):
                 return candidate
         return None
 

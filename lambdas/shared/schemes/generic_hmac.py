@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Scheme, SchemeConfigError, SigningInput, any_key_signs
-from .helpers import b64, body_field, body_sha256, clean_id, mac, timestamp_in_window
+from .base import Check, Scheme, SchemeConfigError, SigningInput, any_key_signs
+from .helpers import b64, body_field, body_sha256, clean_id, mac
 from .request import Request
 
 _ALGORITHMS = frozenset({"sha1", "sha256", "sha512"})
@@ -81,20 +81,12 @@ class GenericHmac(Scheme):
         header, *_, timestamp_header, _template = _settings(options)
         return (header, timestamp_header) if timestamp_header else (header,)
 
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         try:
-            self.validate_options(options)
+            self.validate_options(check.options)
         except SchemeConfigError:
             return False
-        header, algorithm, encoding, prefix, timestamp_header, template = _settings(options)
+        header, algorithm, encoding, prefix, timestamp_header, template = _settings(check.options)
         provided = request.header(header)
         if not provided or not provided.startswith(prefix):
             return False
@@ -104,7 +96,7 @@ class GenericHmac(Scheme):
         timestamp = ""
         if timestamp_header:
             value = request.header(timestamp_header)
-            if not timestamp_in_window(value, now, tolerance_seconds):
+            if not check.in_window(value):
                 return False
             assert value is not None
             timestamp = value

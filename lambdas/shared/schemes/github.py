@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import SigningInput, UnsignedHeadersScheme, any_key_signs
+from .base import Check, SigningInput, UnsignedHeadersScheme, any_key_signs
 from .helpers import clean_id, mac
 from .request import Request
 
@@ -19,15 +19,7 @@ class GitHub(UnsignedHeadersScheme):
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         return ("x-hub-signature-256",)
 
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         header = request.header("x-hub-signature-256")
         if not header or not header.startswith("sha256="):
             return False

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import SigningInput, UnsignedHeadersScheme, any_key_signs
+from .base import Check, SigningInput, UnsignedHeadersScheme, any_key_signs
 from .helpers import b64, clean_id, mac
 from .request import Request
 
@@ -31,15 +31,7 @@ class Shopify(UnsignedHeadersScheme):
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         return ("shopify-hmac-sha256", "x-shopify-hmac-sha256")
 
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         provided = request.header(self._prefix_for(request) + "hmac-sha256")
         if not provided:
             return False

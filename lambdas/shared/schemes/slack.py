@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .base import Scheme, SigningInput, any_key_signs
-from .helpers import IdShape, clean_id, field, json_body, mac, timestamp_in_window
+from .base import Check, Scheme, SigningInput, any_key_signs
+from .helpers import IdShape, clean_id, field, json_body, mac
 from .request import Request
 
 _EVENT_ID = IdShape("Ev", string.ascii_uppercase + string.digits, 9)
@@ -38,18 +38,10 @@ class Slack(Scheme):
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         return ("x-slack-request-timestamp", "x-slack-signature")
 
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         timestamp = request.header("x-slack-request-timestamp")
         provided = request.header("x-slack-signature")
-        if not provided or not timestamp_in_window(timestamp, now, tolerance_seconds):
+        if not provided or not check.in_window(timestamp):
             return False
         message = f"v0:{timestamp}:".encode() + request.body
         return any_key_signs(keys, lambda key: ["v0=" + mac(key, message).hex()], [provided])

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import Scheme, SigningInput, any_key_signs
+from .base import Check, Scheme, SigningInput, any_key_signs
 from .helpers import b64, body_field, mac, signed_url, signed_urls, url_and_body_digest
 from .request import Request
 
@@ -22,17 +22,9 @@ class Square(Scheme):
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         return ("x-square-hmacsha256-signature",)
 
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         provided = request.header("x-square-hmacsha256-signature")
-        urls = signed_urls(request, options)
+        urls = signed_urls(request, check.options)
         if not provided or not urls:
             return False
         return any_key_signs(keys, lambda key: [b64(mac(key, url.encode() + request.body)) for url in urls], [provided])

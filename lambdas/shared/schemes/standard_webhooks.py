@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Scheme, SigningInput, any_key_signs
-from .helpers import BASE62, IdShape, b64, body_field, body_sha256, clean_id, mac, timestamp_in_window
+from .base import Check, Scheme, SigningInput, any_key_signs
+from .helpers import BASE62, IdShape, b64, body_field, body_sha256, clean_id, mac
 from .request import Request
 
 _PARTS = ("id", "timestamp", "signature")
@@ -66,18 +66,10 @@ class StandardWebhooks(Scheme):
     def _signature(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
         return b64(mac(key, f"{msg_id}.{timestamp}.".encode() + body))
 
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         prefix = self._prefix_for(request)
         msg_id, timestamp, signature = (request.header(f"{prefix}-{part}") for part in _PARTS)
-        if not msg_id or not signature or not timestamp_in_window(timestamp, now, tolerance_seconds):
+        if not msg_id or not signature or not check.in_window(timestamp):
             return False
         assert timestamp is not None
         provided = [entry[3:] for entry in signature.split(" ") if entry.startswith("v1,")]

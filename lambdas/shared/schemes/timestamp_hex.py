@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Scheme, SigningInput, any_key_signs
-from .helpers import BASE62, IdShape, body_field, mac, timestamp_in_window
+from .base import Check, Scheme, SigningInput, any_key_signs
+from .helpers import BASE62, IdShape, body_field, mac
 from .request import Request
 
 
@@ -33,15 +33,7 @@ class TimestampAndHexSignatures(Scheme):
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         return (self.header,)
 
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         header = request.header(self.header)
         if not header:
             return False
@@ -54,7 +46,7 @@ class TimestampAndHexSignatures(Scheme):
                 timestamps.append(value)
             elif key == self.signature_key:
                 provided.append(value)
-        if len(timestamps) != 1 or not provided or not timestamp_in_window(timestamps[0], now, tolerance_seconds):
+        if len(timestamps) != 1 or not provided or not check.in_window(timestamps[0]):
             return False
         message = timestamps[0].encode() + self.joiner + request.body
         return any_key_signs(keys, lambda key: [mac(key, message).hex()], provided)

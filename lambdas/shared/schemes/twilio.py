@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from .base import Scheme, SigningInput, any_key_signs
+from .base import Check, Scheme, SigningInput, any_key_signs
 from .helpers import b64, body_sha256, clean_id, equal, mac, signed_url, signed_urls, url_and_body_digest
 from .request import Request
 
@@ -88,17 +88,9 @@ class Twilio(Scheme):
                     return None
         return digest
 
-    def _verify_one(
-        self,
-        request: Request,
-        keys: Sequence[bytes],
-        *,
-        now: float,
-        tolerance_seconds: int,
-        options: Mapping[str, Any],
-    ) -> bool:
+    def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         provided = request.header("x-twilio-signature")
-        urls = signed_urls(request, options)
+        urls = signed_urls(request, check.options)
         digest = self._digest(request)
         if not provided or not urls or digest is None:
             return False
