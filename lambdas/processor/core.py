@@ -34,7 +34,8 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from processor.adapters import Adapters
 from processor.keys import EVENT_KEY_JMESPATH, HASH_FUNCTION, idempotency_payload, idempotency_values, key_prefix
-from processor.settings import UNHANDLED_FAIL, Settings
+from processor.settings import Settings
+from shared.contract import UNHANDLED_FAIL
 from shared.event import PermanentError, WebhookEvent
 from shared.message import MessageFormatError, QueuedWebhook, from_sqs_record
 from shared.router import Handler, Router
@@ -88,24 +89,30 @@ class Idempotency:
             response_hook=_mark_duplicate,
         )
         self.persistence = persistence
-        self._run_once: dict[str, Any] = {}
+        self._runners: dict[str, Any] = {}
 
-    def run_once(self, source: str) -> Any:
+    def _runner(self, source: str) -> Any:
         """``_run_keyed`` made idempotent under ``source``'s key prefix (processor.keys)."""
-        if source not in self._run_once:
-            self._run_once[source] = idempotent_function(
+        if source not in self._runners:
+            self._runners[source] = idempotent_function(
                 _run_keyed,
                 data_keyword_argument="delivery",
                 config=self.config,
                 persistence_store=self.persistence,
                 key_prefix=key_prefix(source),
             )
-        return self._run_once[source]
+        return self._runners[source]
 
     def run(self, message: QueuedWebhook, handler: Handler, adapters: Adapters) -> dict:
-        """Run ``handler`` once per delivery: every key of the message is recorded, outermost first."""
+        """Run ``handler`` once per delivery: under a record per key of the message, outermost first."""
         payloads = tuple(idempotency_payload(message.source, value) for value in idempotency_values(message))
-        result: dict = self.run_once(message.source)(
+        return self.run_nested(payloads, message, handler, adapters)
+
+    def run_nested(
+        self, payloads: tuple[dict[str, str], ...], message: QueuedWebhook, handler: Handler, adapters: Adapters
+    ) -> dict:
+        """Under the record of ``payloads[0]``, the rest nested inside it (``_run_keyed``)."""
+        result: dict = self._runner(message.source)(
             delivery=payloads[0],
             inner=payloads[1:],
             message=message,
@@ -134,14 +141,7 @@ def _run_keyed(
     re-raising), so a dead-lettered delivery can be redriven and run again.
     """
     if inner:
-        return idempotency.run_once(message.source)(
-            delivery=inner[0],
-            inner=inner[1:],
-            message=message,
-            handler=handler,
-            idempotency=idempotency,
-            adapters=adapters,
-        )
+        return idempotency.run_nested(inner, message, handler, adapters)
     return _run_handler(message=message, handler=handler, adapters=adapters)
 
 

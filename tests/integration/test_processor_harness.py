@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,39 +22,9 @@ from processor.keys import idempotency_record_id
 from shared.event import WebhookEvent
 from shared.message import QueuedWebhook, to_send_message_kwargs
 from shared.router import Router
+from tests.processor_support import SOURCE, LambdaContext, record_calls
 
-SOURCE = "stripe"
 MAX_RECEIVE_COUNT = 3
-
-
-class FakeLambdaContext:
-    function_name = "webhook-kit-processor-stripe"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:webhook-kit-processor-stripe"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def webhook(
-    delivery_id: str, event_type: str = "invoice.paid", body: bytes | None = None, **extra: Any
-) -> QueuedWebhook:
-    if body is None and "claim_check" not in extra:
-        body = json.dumps({"id": delivery_id, "type": event_type}).encode()
-    fields: dict[str, Any] = {
-        "source": SOURCE,
-        "delivery_id": delivery_id,
-        "event_type": event_type,
-        "received_at": "2025-01-01T00:00:00Z",
-        "content_type": "application/json",
-        "headers": {"Stripe-Signature": "t=1,v1=x"},
-        "body": body,
-    }
-    fields.update(extra)
-    return QueuedWebhook(**fields)
 
 
 def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -85,12 +54,7 @@ class Pipeline:
     def on(self, event_type: str = "*", action: Callable[[WebhookEvent], None] | None = None) -> None:
         """Register a handler that records each call, then runs ``action``."""
 
-        def handle(event: WebhookEvent) -> None:
-            self.calls.append(event)
-            if action is not None:
-                action(event)
-
-        self.router.on(SOURCE, event_type)(handle)
+        record_calls(self.router, self.calls, event_type, action)
 
     def calls_for(self, delivery_id: str) -> int:
         return sum(1 for event in self.calls if event.delivery_id == delivery_id)
@@ -109,7 +73,7 @@ class Pipeline:
         processor_handler.install(router=self.router)
 
     def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        return processor_handler.handler({"Records": records}, FakeLambdaContext())
+        return processor_handler.handler({"Records": records}, LambdaContext())
 
     def deliver(self, max_messages: int = 10) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """One event-source-mapping poll: (records handed to Lambda, Lambda's response)."""

@@ -9,17 +9,16 @@ from collections.abc import Iterator
 import pytest
 from test_processor_harness import (
     MAX_RECEIVE_COUNT,
-    SOURCE,
     Pipeline,
     build_pipeline,
     lambda_record,
     now_seconds,
-    webhook,
 )
 
 from processor.keys import idempotency_record_id
 from shared.event import PermanentError, WebhookEvent
 from shared.message import ClaimCheck, Provenance
+from tests.processor_support import SOURCE, webhook
 
 
 @pytest.fixture

@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
-from test_processor_harness import SOURCE, Pipeline, build_pipeline, webhook
+from test_processor_harness import Pipeline, build_pipeline
 from typer.testing import CliRunner
 
 from shared.message import to_send_message_kwargs
+from tests.processor_support import SOURCE, webhook
 from webhook_kit.cli import app
 from webhook_kit.redrive import RedriveError, RedriveProgress, RedriveResult, redrive
 

@@ -7,16 +7,6 @@ from collections.abc import Callable
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
-from processor_support import (
-    SETTINGS,
-    SOURCE,
-    FakeAdapters,
-    LambdaContext,
-    MemoryPersistence,
-    claim_check,
-    sqs_record,
-    webhook,
-)
 
 from processor.adapters import ClaimCheckError
 from processor.core import Idempotency, Outcome, Result, SourceMismatchError, UnhandledEventError, process
@@ -24,6 +14,17 @@ from processor.settings import Settings
 from shared.event import InvalidJsonError, PermanentError, WebhookEvent
 from shared.message import MessageFormatError, Provenance, QueuedWebhook
 from shared.router import Router
+from tests.processor_support import (
+    SETTINGS,
+    SOURCE,
+    FakeAdapters,
+    LambdaContext,
+    MemoryPersistence,
+    claim_check,
+    record_calls,
+    sqs_record,
+    webhook,
+)
 
 
 @dataclasses.dataclass
@@ -42,12 +43,7 @@ class Core:
         self.idempotency.config.register_lambda_context(LambdaContext())
 
     def on(self, event_type: str = "*", action: Callable[[WebhookEvent], None] | None = None) -> None:
-        def handle(event: WebhookEvent) -> None:
-            self.calls.append(event)
-            if action is not None:
-                action(event)
-
-        self.router.on(SOURCE, event_type)(handle)
+        record_calls(self.router, self.calls, event_type, action)
 
     def process(self, record: dict) -> Outcome:
         return process(

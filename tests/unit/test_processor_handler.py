@@ -7,13 +7,21 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from processor_support import SETTINGS, SOURCE, FakeAdapters, LambdaContext, MemoryPersistence, sqs_record, webhook
 
 from processor import handler as processor_handler
 from processor.core import Result
 from shared.event import PermanentError, WebhookEvent
 from shared.router import Router
 from shared.router import router as registered_routes
+from tests.processor_support import (
+    SETTINGS,
+    SOURCE,
+    FakeAdapters,
+    LambdaContext,
+    MemoryPersistence,
+    sqs_record,
+    webhook,
+)
 
 
 @pytest.fixture

@@ -10,14 +10,15 @@ import pytest
 
 from processor.adapters import send_attributes
 from processor.keys import idempotency_record_id
-from processor.settings import DEFAULT_EXPIRY_SECONDS, Settings
+from processor.settings import Settings
+from shared.contract import DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS
 
 ENV = {"IDEMPOTENCY_TABLE": "idem", "DEAD_LETTER_QUEUE_URL": "https://sqs.example/dlq", "WEBHOOK_SOURCE": "stripe"}
 
 
 def test_settings_defaults() -> None:
     settings = Settings.from_env(ENV)
-    assert settings.expiry_seconds == DEFAULT_EXPIRY_SECONDS == 30 * 24 * 3600
+    assert settings.expiry_seconds == DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS == 30 * 24 * 3600
     assert settings.unhandled_events == "acknowledge"
     assert settings.source == "stripe"
 

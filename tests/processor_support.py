@@ -1,12 +1,17 @@
-"""Builders for the processor tests (no tests here): Lambda SQS records, an in-memory fake of the
-processor's AWS seam, and an in-memory idempotency store that keeps Powertools' DynamoDB rules."""
+"""Builders for the processor tests, unit and integration alike (no tests here): queued webhooks,
+Lambda SQS records and context, a recording handler, an in-memory fake of the processor's AWS seam,
+and an in-memory idempotency store that keeps Powertools' DynamoDB rules.
+
+Imported one way: ``from tests.processor_support import ...``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +25,9 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 from processor.adapters import ClaimCheckError, check_claim_check, dead_letter_attributes
 from processor.keys import idempotency_record_id
 from processor.settings import Settings
+from shared.event import WebhookEvent
 from shared.message import ClaimCheck, QueuedWebhook, to_send_message_kwargs
+from shared.router import Router
 
 SOURCE = "stripe"
 BUCKET = "claim-checks"
@@ -34,18 +41,39 @@ SETTINGS = Settings(
 )
 
 
-def webhook(delivery_id: str, event_type: str = "invoice.paid", **fields: Any) -> QueuedWebhook:
-    values: dict[str, Any] = {
+def webhook(
+    delivery_id: str, event_type: str = "invoice.paid", body: bytes | None = None, **extra: Any
+) -> QueuedWebhook:
+    """A queued webhook of SOURCE; its body is a small JSON document unless given or claim-checked."""
+    if body is None and "claim_check" not in extra:
+        body = json.dumps({"id": delivery_id, "type": event_type}).encode()
+    fields: dict[str, Any] = {
         "source": SOURCE,
         "delivery_id": delivery_id,
         "event_type": event_type,
         "received_at": "2025-01-01T00:00:00Z",
         "content_type": "application/json",
         "headers": {"Stripe-Signature": "t=1,v1=x"},
-        "body": None if "claim_check" in fields else b'{"id": "%s"}' % delivery_id.encode(),
-        **fields,
+        "body": body,
     }
-    return QueuedWebhook(**values)
+    fields.update(extra)
+    return QueuedWebhook(**fields)
+
+
+def record_calls(
+    router: Router,
+    calls: list[WebhookEvent],
+    event_type: str = "*",
+    action: Callable[[WebhookEvent], None] | None = None,
+) -> None:
+    """Register a handler of SOURCE's ``event_type`` that appends each event to ``calls``, then runs ``action``."""
+
+    def handle(event: WebhookEvent) -> None:
+        calls.append(event)
+        if action is not None:
+            action(event)
+
+    router.on(SOURCE, event_type)(handle)
 
 
 def sqs_record(message: QueuedWebhook | None = None, *, body: str | None = None) -> dict[str, Any]:
