@@ -24,7 +24,9 @@ from shared.schemes import (
     twilio_json_query,
 )
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "published.json").read_text())["vectors"]
+# One file per scheme: vectors/schemes/<scheme>.json, each vector naming its source.
+VECTOR_FILES = sorted((Path(__file__).parent / "vectors" / "schemes").glob("*.json"))
+VECTORS = [vector for path in VECTOR_FILES for vector in json.loads(path.read_text())["vectors"]]
 NOW = 1_700_000_000
 
 
@@ -498,6 +500,33 @@ def test_registry_has_exactly_the_documented_scheme_names() -> None:
 def test_get_scheme_names_the_known_ones_when_unknown() -> None:
     with pytest.raises(KeyError, match="stripe"):
         get_scheme("stripey")
+
+
+def test_vector_files_are_named_after_the_scheme_they_hold() -> None:
+    for path in VECTOR_FILES:
+        assert path.stem in SCHEMES
+        assert {vector["scheme"] for vector in json.loads(path.read_text())["vectors"]} == {path.stem}
+        assert all(vector["source"] for vector in json.loads(path.read_text())["vectors"])
+
+
+# Where each scheme meets its provider's own word besides a published vector
+# (docs/signatures.md, "Adding a provider"): the provider's library as an
+# oracle, else the formula from its documentation; generic-hmac has no
+# provider and is checked against the standard library's hmac per option.
+PROVIDER_CHECKS: dict[str, Any] = {
+    "standard-webhooks": test_standardwebhooks_library_signature_is_accepted,
+    "svix": test_svix_library_round_trips_with_ours,
+    "stripe": test_stripe_library_round_trips_with_ours,
+    "slack": test_slack_sdk_round_trips_with_ours,
+    "twilio": test_twilio_library_signature_of_form_post_is_accepted,
+    "generic-hmac": test_generic_hmac_algorithms_and_encodings,
+    **{scheme: test_documented_formula_signature_is_accepted_and_matches_our_signer for scheme in DOC_FORMULAS},
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_every_scheme_is_checked_against_its_provider(scheme: str) -> None:
+    assert scheme in PROVIDER_CHECKS, f"{scheme}: add its provider's library as an oracle, or its documented formula"
 
 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
