@@ -1,9 +1,10 @@
-"""The fault-injected soak (webhook_kit/soak.py), run the way users run it: ``python -m webhook_kit soak``.
+"""The fault-injected soak (tests/soak/harness), run the way ``make soak`` runs it: ``python -m tests.soak.harness``.
 
 It runs in a child process with a pipeline of its own on free ports. A child
 process, because moto keeps its state per process: in an xdist worker that
 also runs tests/e2e_local, two pipelines would share one idempotency table and
-bucket. The child writes its report as JSON (``--json``); the slow test reads
+bucket. Its command line is derived from a :class:`SoakOptions` (``arguments``),
+so the options are written once. The child writes its report as JSON (``--json``); the slow test reads
 it and checks the invariants one by one, then that every injected fault
 really happened (a soak in which no Lambda died proves nothing about deaths).
 
@@ -30,7 +31,9 @@ from typing import Any
 import pytest
 
 from shared.schemes import SCHEMES
-from webhook_kit.soak import SoakOptions, SoakReport
+from tests.soak.harness.plan import SoakOptions
+from tests.soak.harness.report import SoakReport
+from tests.soak.harness.run import arguments, options_from, parser
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).with_name("webhook-kit.soak.toml")
@@ -39,21 +42,19 @@ SOAK_TIMEOUT_SECONDS = 600
 
 
 def _run_soak(report_path: Path) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+    options = SoakOptions(
+        deliveries=DELIVERIES,
+        senders=32,
+        visibility_scale=0.1,  # 6 x 3 s x 0.1: retries 2 s apart
+        lambda_seconds=2.5,
+    )
     command = [
         sys.executable,
         "-m",
-        "webhook_kit",
-        "soak",
+        "tests.soak.harness",
         "--config",
         str(CONFIG),
-        "--deliveries",
-        str(DELIVERIES),
-        "--senders",
-        "32",
-        "--visibility-scale",
-        "0.1",  # 6 x 3 s x 0.1: retries 2 s apart
-        "--lambda-seconds",
-        "2.5",
+        *arguments(options),
         "--json",
         str(report_path),
     ]
@@ -178,6 +179,12 @@ def test_a_fault_switched_off_is_not_expected() -> None:
     report.faults = {**report.faults, "died_mid_handler": 0, "in_progress_left": 0, "completed_before_death": 0}
 
     assert report.problems() == []
+
+
+def test_the_command_line_reads_back_the_options_it_was_derived_from() -> None:
+    options = SoakOptions(deliveries=300, senders=4, crash_rate=0, visibility_scale=0.1, seed=7)
+
+    assert options_from(parser().parse_args(arguments(options))) == options
 
 
 def test_options_refuse_a_share_of_one_or_more() -> None:

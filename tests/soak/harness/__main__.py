@@ -1,0 +1,5 @@
+import sys
+
+from tests.soak.harness.run import main
+
+sys.exit(main())

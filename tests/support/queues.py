@@ -1,0 +1,69 @@
+"""Reading SQS queues in tests: how many messages a queue holds, and what sits in a DLQ (left there)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Key = tuple[str, str]  # (source, delivery id)
+
+
+def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """The messages a queue holds: (visible, in flight)."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    key: Key
+    failure_type: str | None
+    failure_reason: str | None
+
+
+def dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetter]:
+    """Every message in a DLQ (left there: they are made visible again before returning)."""
+    from shared.message import ATTR_DELIVERY_ID, ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE, ATTR_SOURCE
+
+    found: list[DeadLetter] = []
+    handles: list[str] = []
+    seen: set[str] = set()
+    try:
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+            ).get("Messages", [])
+            fresh = [message for message in batch if message["MessageId"] not in seen]
+            if not fresh:
+                return found
+            for message in fresh:
+                seen.add(message["MessageId"])
+                handles.append(message["ReceiptHandle"])
+                attributes = message.get("MessageAttributes") or {}
+
+                def text(name: str, attributes: Mapping[str, Any] = attributes) -> str | None:
+                    value = attributes.get(name, {}).get("StringValue")
+                    return str(value) if value is not None else None
+
+                found.append(
+                    DeadLetter(
+                        (text(ATTR_SOURCE) or "?", text(ATTR_DELIVERY_ID) or "?"),
+                        text(ATTR_FAILURE_TYPE),
+                        text(ATTR_FAILURE_REASON),
+                    )
+                )
+    finally:
+        for start in range(0, len(handles), 10):
+            chunk = handles[start : start + 10]
+            with contextlib.suppress(Exception):
+                sqs.change_message_visibility_batch(
+                    QueueUrl=dlq_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                        for i, handle in enumerate(chunk)
+                    ],
+                )
