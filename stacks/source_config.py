@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import contract
+from shared.schemes import SCHEMES
 from stacks.arns import ARN_KMS_KEY, ARN_SECRET, arn_region
 from stacks.aws_limits import LAMBDA_MAX_TIMEOUT, SQS_MAX_VISIBILITY_TIMEOUT, SQS_STANDARD_MAX_BATCH
 
@@ -24,9 +25,6 @@ SchemeName = Literal[
     "paddle",
     "generic-hmac",
 ]
-
-# Schemes that sign the public URL: the verifier must know the URL the provider called.
-URL_SIGNING_SCHEMES = frozenset({"twilio", "square"})
 
 
 _SOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
@@ -149,7 +147,7 @@ class SourceConfig(StrictModel):
                     f"secret_kms_key_arn is in {arn_region(self.secret_kms_key_arn)} but secret_arn in "
                     f"{arn_region(self.secret_arn)}: Secrets Manager encrypts a secret with a key of its own Region"
                 )
-        if self.scheme in URL_SIGNING_SCHEMES and not self.public_url:
+        if SCHEMES[self.scheme].needs_public_url and not self.public_url:
             raise ValueError(f"public_url is required for scheme {self.scheme!r}: the provider signs the URL it calls")
         if self.public_url is not None and not re.match(r"^https?://", self.public_url):
             raise ValueError("public_url must be an http(s) URL")

@@ -23,7 +23,7 @@ from shared.contract import (
     ENV_SOURCES,
     MIN_SECRETS_MAX_AGE_SECONDS,
 )
-from shared.schemes import SCHEMES, GenericHmac, SchemeConfigError
+from shared.schemes import SCHEMES, SchemeConfigError
 
 
 class ConfigError(ValueError):
@@ -109,11 +109,10 @@ def _source(name: str, spec: Any) -> SourceConfig:
         problem = public_url_problem(options["public_url"])
         if problem:
             raise ConfigError(f"{where}.options.public_url {problem}")
-    if scheme == "generic-hmac":
-        try:
-            GenericHmac.validate_options(options)
-        except SchemeConfigError as error:
-            raise ConfigError(f"{where}: {error}") from None
+    try:
+        SCHEMES[scheme].validate_options(options)
+    except SchemeConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
     return SourceConfig(
         name=name,
         scheme=scheme,

@@ -159,17 +159,6 @@ def raw_body(event: Mapping[str, Any], max_bytes: int) -> bytes:
     return data
 
 
-def _slack_challenge(body: bytes) -> str | None:
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # a signed body nested thousands deep is not a handshake
-        return None
-    if isinstance(document, dict) and document.get("type") == "url_verification":
-        challenge = document.get("challenge")
-        return challenge if isinstance(challenge, str) else ""
-    return None
-
-
 def _message_size(kwargs: Mapping[str, Any]) -> int:
     size = len(kwargs["MessageBody"].encode("utf-8"))
     for name, attribute in kwargs["MessageAttributes"].items():
@@ -273,17 +262,16 @@ def _verify_and_enqueue(
     delivery_id = scheme.delivery_id(verified, source.options) or body_sha256(body)
     event_type = scheme.event_type(verified, source.options) or ""
 
-    if source.scheme == "slack":
-        challenge = _slack_challenge(body)
-        if challenge is not None:
-            return Outcome(
-                status=200,
-                body={"challenge": challenge},
-                result="handshake",
-                source=source.name,
-                delivery_id=delivery_id,
-                event_type=event_type,
-            )
+    answer = scheme.handshake(verified)
+    if answer is not None:
+        return Outcome(
+            status=200,
+            body=dict(answer),
+            result="handshake",
+            source=source.name,
+            delivery_id=delivery_id,
+            event_type=event_type,
+        )
 
     hidden = PRIVATE_HEADERS | scheme.signature_headers(source.options)
     content_type = headers.get("content-type", "")

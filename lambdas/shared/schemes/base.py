@@ -191,6 +191,10 @@ class Scheme(ABC):
         """A fresh delivery id in the provider's format (for a test sender)."""
         return self.id_shape.new() if self.id_shape else str(uuid.uuid4())
 
+    def handshake(self, request: Request) -> Mapping[str, Any] | None:
+        """The JSON answer to a verified handshake request (the provider checks the endpoint), or None."""
+        return None
+
     def validate_options(self, options: Mapping[str, Any]) -> None:
         """Raise ``SchemeConfigError`` for options that cannot work; most schemes take none."""
         return None

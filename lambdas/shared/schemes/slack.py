@@ -38,6 +38,14 @@ class Slack(Scheme):
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         return ("x-slack-request-timestamp", "x-slack-signature")
 
+    def handshake(self, request: Request) -> Mapping[str, Any] | None:
+        # Events API ``url_verification``: Slack expects its challenge echoed back, signed like any event.
+        document = json_body(request.body)
+        if isinstance(document, dict) and document.get("type") == "url_verification":
+            challenge = document.get("challenge")
+            return {"challenge": challenge if isinstance(challenge, str) else ""}
+        return None
+
     def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         timestamp = request.header("x-slack-request-timestamp")
         provided = request.header("x-slack-signature")
