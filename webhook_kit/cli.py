@@ -8,10 +8,8 @@ sources.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
-import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -504,71 +502,6 @@ def _run_with_progress(run: Any, total: int, tally: _Tally, **kwargs: Any) -> An
                 bar.console.print(f"[yellow]warning[/] {escape(str(event.delivery_id))}: {escape(event.warning)}")
 
         return run(progress=report, **kwargs)
-
-
-# --------------------------------------------------------------------------- load
-
-
-@app.command()
-def load(
-    senders: Annotated[int, typer.Option(help="Concurrent senders (threads, one HTTP session each).")] = 8,
-    duration: Annotated[float, typer.Option(help="Seconds per target and round.")] = 2.0,
-    requests_per_round: Annotated[
-        int | None, typer.Option("--requests", help="Send this many per target and round instead of --duration.")
-    ] = None,
-    rounds: Annotated[int, typer.Option(help="Rounds; the two targets alternate which goes first.")] = 3,
-    sources: Annotated[
-        list[str] | None, typer.Option("--source", help="Only this source (repeatable). Default: every source.")
-    ] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON to this file.", dir_okay=False)
-    ] = None,
-    config: ConfigOption = DEFAULT_CONFIG,
-    overrides: SetOption = None,
-) -> None:
-    """Load the local pipeline's verifier path and a trivial 202 server alike; print both and their ratio.
-
-    Throughput and p50/p99 latency of accepted requests; the ratio is the claim, the absolute figures are
-    this machine's. The processors do not run meanwhile (the queues are drained without them).
-    """
-    from webhook_kit.load import LoadOptions, as_json, results_table, run_load
-
-    cfg = read_config(config, overrides)
-    for name in sources or []:
-        find_source(cfg, name)
-    try:
-        options = LoadOptions(
-            senders=senders, duration=duration, requests=requests_per_round, rounds=rounds, sources=tuple(sources or ())
-        )
-    except ValueError as error:
-        raise fail(str(error)) from None
-    _quiet_lambdas()
-    progress = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-    try:
-        with contextlib.redirect_stdout(_Discard()):  # the verifier's EMF metric lines
-            result = run_load(cfg, options, phase=lambda message: progress.print(escape(message)))
-    except local_pipeline.LocalPipelineError as error:
-        raise fail(str(error)) from None
-    console.print(results_table(result))
-    if json_out is not None:
-        json_out.write_text(as_json(result) + "\n")
-    for problem in result.problems():
-        errors.print(f"[bold red]problem:[/] {escape(problem)}")
-    if result.problems():
-        raise typer.Exit(1)
-
-
-class _Discard(io.TextIOBase):
-    def write(self, text: str) -> int:
-        return len(text)
-
-
-def _quiet_lambdas() -> None:
-    # Before the Lambda modules are imported: Powertools reads its log level at import.
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-    warnings.filterwarnings("ignore", message="Dimension .* has already been added")
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """A bounded load test of the local pipeline's verifier path, as a ratio to a trivial server.
 
-``python -m webhook_kit load`` and ``bench/load/run.py`` run it. Concurrent
+``bench/load/run.py`` (``make bench``) runs it. Concurrent
 senders (threads, one ``requests.Session`` each) post signed webhooks for a
 fixed time or count to two targets in turn, in the same process and with the
 same requests:

@@ -1,4 +1,5 @@
-"""``python -m webhook_kit load`` end to end, tiny: every target answers every request, the ratios come out.
+"""The load benchmark (``bench/load/run.py``, as ``make bench`` runs it) end to end, tiny: every target answers
+every request, the ratios come out.
 
 A child process, for the reason tests/soak/test_soak.py gives (moto's state is per process).
 """
@@ -19,12 +20,10 @@ CONFIG = Path(__file__).with_name("webhook-kit.soak.toml")
 def test_load_reports_every_target_and_the_ratios(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and module
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
         [
             sys.executable,
-            "-m",
-            "webhook_kit",
-            "load",
+            str(ROOT / "bench" / "load" / "run.py"),
             "--config",
             str(CONFIG),
             "--requests",
