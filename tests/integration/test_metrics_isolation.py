@@ -13,9 +13,9 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from test_processor_harness import Pipeline, build_pipeline
 
-from tests.processor_support import LambdaContext, webhook
+from tests.support.processor import lambda_context, webhook
+from tests.support.processor_pipeline import Pipeline, build_pipeline
 from verifier import handler as verifier_handler
 from verifier.config import VerifierConfig
 
@@ -47,7 +47,7 @@ def test_the_processors_source_dimension_never_reaches_the_verifiers_metrics(
             warnings.simplefilter("always")
             for _ in range(2):
                 event = {"path": "/webhooks/nope", "pathParameters": {"source": "nope"}, "body": "{}"}
-                assert verifier_handler.handler(event, LambdaContext())["statusCode"] == 404
+                assert verifier_handler.handler(event, lambda_context())["statusCode"] == 404
     finally:
         verifier_handler.reset()
 

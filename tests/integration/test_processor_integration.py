@@ -7,18 +7,18 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from test_processor_harness import (
+
+from processor.keys import idempotency_record_id
+from shared.event import PermanentError, WebhookEvent
+from shared.message import ClaimCheck, Provenance
+from tests.support.processor import SOURCE, webhook
+from tests.support.processor_pipeline import (
     MAX_RECEIVE_COUNT,
     Pipeline,
     build_pipeline,
     lambda_record,
     now_seconds,
 )
-
-from processor.keys import idempotency_record_id
-from shared.event import PermanentError, WebhookEvent
-from shared.message import ClaimCheck, Provenance
-from tests.processor_support import SOURCE, webhook
 
 
 @pytest.fixture

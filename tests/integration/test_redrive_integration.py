@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from test_processor_harness import Pipeline, build_pipeline
 
 from processor.keys import idempotency_record_id
 from shared.event import PermanentError, WebhookEvent
 from shared.message import ClaimCheck, Provenance, to_send_message_kwargs
-from tests.processor_support import SOURCE, webhook
+from tests.support.processor import SOURCE, webhook
+from tests.support.processor_pipeline import Pipeline, build_pipeline
 from webhook_kit.redrive import (
     EmptyDeadLetterQueueError,
     RedriveError,

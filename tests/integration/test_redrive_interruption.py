@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
-from test_processor_harness import Pipeline, build_pipeline
 from typer.testing import CliRunner
 
 from shared.message import to_send_message_kwargs
-from tests.processor_support import SOURCE, webhook
+from tests.support.processor import SOURCE, webhook
+from tests.support.processor_pipeline import Pipeline, build_pipeline
+from tests.support.queues import queue_depth
 from webhook_kit.cli import app
 from webhook_kit.redrive import RedriveError, RedriveProgress, RedriveResult, redrive
 
@@ -97,14 +98,6 @@ def _redrive(pipeline: Pipeline, sqs: Any = None, **kwargs: Any) -> RedriveResul
     )
 
 
-def _counts(pipeline: Pipeline, queue_url: str) -> tuple[int, int]:
-    """(visible, in flight) right now."""
-    attributes = pipeline.sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-
 def _delivery_ids(pipeline: Pipeline, queue_url: str) -> Counter[str]:
     """Every message of the queue by delivery id (each left hidden, so it is read once)."""
     found: Counter[str] = Counter()
@@ -119,7 +112,7 @@ def test_an_interrupt_before_a_send_leaves_every_unmoved_message_visible_at_once
     with pytest.raises(KeyboardInterrupt) as stopped:
         _redrive(pipeline, Interrupting(pipeline.sqs, "send_message", at=3))
 
-    assert _counts(pipeline, pipeline.dlq_url) == (13, 0)  # the rest of the batch too, not only skips
+    assert queue_depth(pipeline.sqs, pipeline.dlq_url) == (13, 0)  # the rest of the batch too, not only skips
     assert _delivery_ids(pipeline, pipeline.queue_url) == Counter({"evt_00": 1, "evt_01": 1})
     [note] = stopped.value.__notes__  # the one message whose fate the operator cannot see
     assert note.startswith("stopped while moving delivery evt_02")
@@ -169,13 +162,13 @@ def test_a_rerun_right_after_an_interrupt_moves_the_rest_and_the_processor_runs_
     ids = _fill_dlq(pipeline, 15)
     with pytest.raises(KeyboardInterrupt):
         _redrive(pipeline, Interrupting(pipeline.sqs, method, at=at, after=after))
-    moved_before = _counts(pipeline, pipeline.queue_url)[0]
+    moved_before = queue_depth(pipeline.sqs, pipeline.queue_url)[0]
 
     result = _redrive(pipeline)
 
     assert (result.moved, result.failed, result.not_found) == (15 - moved_before + duplicated, 0, frozenset())
-    assert _counts(pipeline, pipeline.dlq_url) == (0, 0)
-    assert _counts(pipeline, pipeline.queue_url) == (15 + duplicated, 0)  # the documented duplicate only
+    assert queue_depth(pipeline.sqs, pipeline.dlq_url) == (0, 0)
+    assert queue_depth(pipeline.sqs, pipeline.queue_url) == (15 + duplicated, 0)  # the documented duplicate only
     pipeline.on()
     pipeline.drain()
     # Nothing lost, and the duplicate is harmless without reprocess: the processor skips it by its record.
@@ -211,7 +204,7 @@ def test_a_selective_run_longer_than_the_visibility_timeout_finds_every_chosen_d
     assert (result.moved, result.skipped, result.not_found) == (2, 23, frozenset())
     assert len({event.message_id for event in events}) == len(events) == 25  # each reported once
     assert _delivery_ids(pipeline, pipeline.queue_url) == Counter({"evt_12": 1, "evt_24": 1})
-    assert _counts(pipeline, pipeline.dlq_url) == (23, 0)
+    assert queue_depth(pipeline.sqs, pipeline.dlq_url) == (23, 0)
 
 
 def test_a_run_during_another_runs_scan_reports_what_that_run_holds_and_a_run_after_it_finds_it(
@@ -229,7 +222,7 @@ def test_a_run_during_another_runs_scan_reports_what_that_run_holds_and_a_run_af
     [during] = concurrent
     assert (during.moved, during.not_found, during.in_flight, during.retry_seconds) == (0, {"evt_03"}, 10, 30)
     assert (first.moved, first.not_found) == (1, frozenset())
-    assert _counts(pipeline, pipeline.dlq_url) == (14, 0)  # released when its scan ended
+    assert queue_depth(pipeline.sqs, pipeline.dlq_url) == (14, 0)  # released when its scan ended
     after = _redrive(pipeline, delivery_ids=["evt_03"])
     assert (after.moved, after.not_found, after.in_flight) == (1, frozenset(), 0)
 
@@ -245,7 +238,7 @@ def test_an_unanswered_call_stops_the_run_and_releases_what_it_held(pipeline: Pi
         _redrive(pipeline, timeout, progress=events.append)
 
     assert [event.action for event in events] == ["moved"]  # not four more "failed", each as slow
-    assert _counts(pipeline, pipeline.dlq_url) == (4, 0)
+    assert queue_depth(pipeline.sqs, pipeline.dlq_url) == (4, 0)
 
 
 def test_an_unreadable_in_flight_count_is_reported_unknown_and_the_result_kept(pipeline: Pipeline) -> None:
@@ -322,7 +315,7 @@ def test_the_command_fails_a_full_redrive_that_left_messages_in_flight(pipeline:
 
     assert result.exit_code == 1
     assert "not redriven: 1 message(s) are in flight" in result.output
-    assert _counts(pipeline, pipeline.queue_url) == (2, 0)
+    assert queue_depth(pipeline.sqs, pipeline.queue_url) == (2, 0)
 
 
 def test_sigterm_stops_the_command_like_ctrl_c_and_leaves_nothing_hidden(pipeline: Pipeline, config: Path) -> None:
@@ -354,7 +347,7 @@ def test_sigterm_stops_the_command_like_ctrl_c_and_leaves_nothing_hidden(pipelin
     assert finished.returncode == 130, finished.stderr
     assert "interrupted after 2 moved" in finished.stderr
     assert "stopped while moving delivery evt_02" in finished.stderr
-    assert _counts(pipeline, pipeline.dlq_url) == (13, 0)
+    assert queue_depth(pipeline.sqs, pipeline.dlq_url) == (13, 0)
     assert _delivery_ids(pipeline, pipeline.queue_url) == Counter({"evt_00": 1, "evt_01": 1})
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from shared.message import ENCODING_CLAIM_CHECK, ENCODING_TEXT, from_sqs_record
 from shared.schemes import get_scheme
+from tests.support.lambda_context import LambdaContext
 from verifier import handler as verifier_handler
 from verifier.adapters import AwsAdapters
 from verifier.config import ConfigError, load_config
@@ -29,13 +30,6 @@ SOURCE = "github"
 SECRET = "moto-github-secret"
 BUCKET = "webhook-claim-checks"
 DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
-
-
-class Context:
-    function_name = "webhook-verifier"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:webhook-verifier"
-    aws_request_id = "integration"
 
 
 def github_event(body: bytes, delivery: str = DELIVERY) -> dict[str, Any]:
@@ -86,7 +80,7 @@ def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 def test_valid_webhook_becomes_exactly_one_message_with_its_attributes(aws: dict[str, Any]) -> None:
     body = b'{"ref":"refs/heads/main","commits":[]}'
 
-    response = verifier_handler.handler(github_event(body), Context())
+    response = verifier_handler.handler(github_event(body), LambdaContext())
 
     assert response["statusCode"] == 202
     assert json.loads(response["body"]) == {"id": DELIVERY}
@@ -105,7 +99,7 @@ def test_valid_webhook_becomes_exactly_one_message_with_its_attributes(aws: dict
 def test_two_megabyte_body_is_claim_checked_in_s3(aws: dict[str, Any]) -> None:
     body = json.dumps({"ref": "refs/heads/main", "blob": "x" * (2 * 1024 * 1024)}).encode()
 
-    response = verifier_handler.handler(github_event(body), Context())
+    response = verifier_handler.handler(github_event(body), LambdaContext())
 
     assert response["statusCode"] == 202
     [message] = receive_all(aws["sqs"], aws["queue_url"])
@@ -120,7 +114,7 @@ def test_two_megabyte_body_is_claim_checked_in_s3(aws: dict[str, Any]) -> None:
 def test_deleted_queue_gives_503_with_retry_after_and_nothing_enqueued(aws: dict[str, Any]) -> None:
     aws["sqs"].delete_queue(QueueUrl=aws["queue_url"])
 
-    response = verifier_handler.handler(github_event(b'{"ref":"x"}'), Context())
+    response = verifier_handler.handler(github_event(b'{"ref":"x"}'), LambdaContext())
 
     assert response["statusCode"] == 503
     assert int(response["headers"]["Retry-After"]) > 0
@@ -131,7 +125,7 @@ def test_missing_claim_check_bucket_gives_503_and_nothing_enqueued(aws: dict[str
     aws["s3"].delete_bucket(Bucket=BUCKET)
     body = json.dumps({"blob": "x" * (300 * 1024)}).encode()
 
-    response = verifier_handler.handler(github_event(body), Context())
+    response = verifier_handler.handler(github_event(body), LambdaContext())
 
     assert response["statusCode"] == 503
     assert receive_all(aws["sqs"], aws["queue_url"]) == []
@@ -143,7 +137,7 @@ def test_unreadable_secret_gives_503(aws: dict[str, Any], monkeypatch: pytest.Mo
     monkeypatch.setenv("WEBHOOK_SOURCES", json.dumps(sources))
     verifier_handler.reset()
 
-    response = verifier_handler.handler(github_event(b'{"ref":"x"}'), Context())
+    response = verifier_handler.handler(github_event(b'{"ref":"x"}'), LambdaContext())
 
     assert response["statusCode"] == 503
     assert receive_all(aws["sqs"], aws["queue_url"]) == []
@@ -153,7 +147,7 @@ def test_bad_signature_is_401_and_nothing_enqueued(aws: dict[str, Any]) -> None:
     event = github_event(b'{"ref":"x"}')
     event["body"] = base64.b64encode(b'{"ref":"y"}').decode()
 
-    assert verifier_handler.handler(event, Context())["statusCode"] == 401
+    assert verifier_handler.handler(event, LambdaContext())["statusCode"] == 401
     assert receive_all(aws["sqs"], aws["queue_url"]) == []
 
 
@@ -164,16 +158,16 @@ def test_a_failed_secret_refresh_serves_the_last_good_secret_for_the_grace_perio
     clock = {"now": 1000.0}
     adapters = AwsAdapters(secrets_max_age_seconds=0, secrets_grace_seconds=600, clock=lambda: clock["now"])
     verifier_handler.install(adapters=adapters)
-    assert verifier_handler.handler(github_event(b'{"ref":"a"}', "d-a"), Context())["statusCode"] == 202
+    assert verifier_handler.handler(github_event(b'{"ref":"a"}', "d-a"), LambdaContext())["statusCode"] == 202
     # Secrets Manager stops answering for this secret (an outage, a throttle, a bad policy change).
     boto3.client("secretsmanager").delete_secret(SecretId="webhooks/github", ForceDeleteWithoutRecovery=True)
     capsys.readouterr()
 
     clock["now"] += 600
-    within = verifier_handler.handler(github_event(b'{"ref":"b"}', "d-b"), Context())
+    within = verifier_handler.handler(github_event(b'{"ref":"b"}', "d-b"), LambdaContext())
     said = capsys.readouterr().out
     clock["now"] += 1
-    after = verifier_handler.handler(github_event(b'{"ref":"c"}', "d-c"), Context())
+    after = verifier_handler.handler(github_event(b'{"ref":"c"}', "d-c"), LambdaContext())
 
     assert within["statusCode"] == 202
     [stale] = [json.loads(line) for line in said.splitlines() if '"SecretsServedStale"' in line]

@@ -14,13 +14,13 @@ from processor.settings import Settings
 from shared.event import InvalidJsonError, PermanentError, WebhookEvent
 from shared.message import MessageFormatError, Provenance, QueuedWebhook
 from shared.router import Router
-from tests.processor_support import (
+from tests.support.processor import (
     SETTINGS,
     SOURCE,
     FakeAdapters,
-    LambdaContext,
     MemoryPersistence,
     claim_check,
+    lambda_context,
     record_calls,
     sqs_record,
     webhook,
@@ -40,7 +40,7 @@ class Core:
 
     def __post_init__(self) -> None:
         self.idempotency = Idempotency(self.persistence, expiry_seconds=self.settings.expiry_seconds)
-        self.idempotency.config.register_lambda_context(LambdaContext())
+        self.idempotency.config.register_lambda_context(lambda_context())
 
     def on(self, event_type: str = "*", action: Callable[[WebhookEvent], None] | None = None) -> None:
         record_calls(self.router, self.calls, event_type, action)

@@ -13,12 +13,12 @@ from processor.core import Result
 from shared.event import PermanentError, WebhookEvent
 from shared.router import Router
 from shared.router import router as registered_routes
-from tests.processor_support import (
+from tests.support.processor import (
     SETTINGS,
     SOURCE,
     FakeAdapters,
-    LambdaContext,
     MemoryPersistence,
+    lambda_context,
     sqs_record,
     webhook,
 )
@@ -36,7 +36,7 @@ def router() -> Iterator[Router]:
 
 def _invoke(*records: dict[str, Any]) -> set[str]:
     """The message ids the handler reports as batch item failures."""
-    response = processor_handler.handler({"Records": list(records)}, LambdaContext())
+    response = processor_handler.handler({"Records": list(records)}, lambda_context())
     return {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
 
 

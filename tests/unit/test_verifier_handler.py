@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_verifier_support import FakeAws, LambdaContext, api_event, attributes
 
 from shared.message import ENCODING_BASE64, ENCODING_CLAIM_CHECK, ENCODING_TEXT, from_sqs_record
 from shared.schemes import get_scheme, twilio_json_query
+from tests.support.verifier import FakeAws, LambdaContext, api_event, attributes
 from verifier import handler as verifier_handler
 
 NOW = 1_700_000_000

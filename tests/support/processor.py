@@ -2,7 +2,7 @@
 Lambda SQS records and context, a recording handler, an in-memory fake of the processor's AWS seam,
 and an in-memory idempotency store that keeps Powertools' DynamoDB rules.
 
-Imported one way: ``from tests.processor_support import ...``.
+Imported one way: ``from tests.support.processor import ...``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from processor.settings import Settings
 from shared.event import WebhookEvent
 from shared.message import ClaimCheck, QueuedWebhook, to_send_message_kwargs
 from shared.router import Router
+from tests.support.lambda_context import LambdaContext
 
 SOURCE = "stripe"
 BUCKET = "claim-checks"
@@ -94,19 +95,9 @@ def sqs_record(message: QueuedWebhook | None = None, *, body: str | None = None)
     }
 
 
-class LambdaContext:
-    """The parts of Lambda's context that Powertools reads."""
-
-    function_name = f"webhook-kit-processor-{SOURCE}"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:webhook-kit-processor-{SOURCE}"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+def lambda_context() -> LambdaContext:
+    """A context as the processor function gets it (its name; Powertools' in-progress window of 30 s)."""
+    return LambdaContext(function_name=f"webhook-kit-processor-{SOURCE}")
 
 
 def claim_check(body: bytes, key: str = "stripe/big", bucket: str = BUCKET) -> ClaimCheck:

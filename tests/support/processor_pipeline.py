@@ -1,6 +1,6 @@
 """Shared set-up for the processor and redrive tests: real queues, table and bucket on moto.
 
-It holds no tests itself. ``Pipeline.deliver`` plays the Lambda SQS event source
+``Pipeline.deliver`` plays the Lambda SQS event source
 mapping: it receives a batch, builds the Lambda event from the real messages,
 calls the processor and then does what the mapping does with the partial
 batch response (deletes the successes, lets the failures become visible again).
@@ -22,7 +22,8 @@ from processor.keys import idempotency_record_id
 from shared.event import WebhookEvent
 from shared.message import QueuedWebhook, to_send_message_kwargs
 from shared.router import Router
-from tests.processor_support import SOURCE, LambdaContext, record_calls
+from tests.support.processor import SOURCE, lambda_context, record_calls
+from tests.support.queues import queue_depth
 
 MAX_RECEIVE_COUNT = 3
 
@@ -73,7 +74,7 @@ class Pipeline:
         processor_handler.install(router=self.router)
 
     def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        return processor_handler.handler({"Records": records}, LambdaContext())
+        return processor_handler.handler({"Records": records}, lambda_context())
 
     def deliver(self, max_messages: int = 10) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """One event-source-mapping poll: (records handed to Lambda, Lambda's response)."""
@@ -108,11 +109,7 @@ class Pipeline:
         return found
 
     def queue_depth(self, queue_url: str) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return sum(queue_depth(self.sqs, queue_url))
 
     def record(self, delivery_id: str) -> dict[str, Any] | None:
         item = self.dynamodb.get_item(

@@ -1,0 +1,89 @@
+"""Builders for the verifier tests: API Gateway events, a Lambda context (tests.support.lambda_context),
+and an in-memory fake of the verifier's AWS seam."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.lambda_context import LambdaContext
+from verifier.adapters import DependencyError, parse_secret
+
+EVENT_TEMPLATE = json.loads((Path(__file__).parents[1] / "unit" / "vectors" / "apigateway_rest_event.json").read_text())
+
+
+def api_event(
+    source: str,
+    body: bytes | None,
+    headers: dict[str, str] | None = None,
+    *,
+    base64_body: bool = True,
+    query: dict[str, list[str]] | None = None,
+    path_parameter: bool = True,
+) -> dict[str, Any]:
+    """A REST proxy event for POST /webhooks/{source}, headers in both single and multi form."""
+    event = copy.deepcopy(EVENT_TEMPLATE)
+    event.pop("_comment")
+    event["path"] = f"/webhooks/{source}"
+    event["requestContext"]["path"] = f"/prod/webhooks/{source}"
+    event["pathParameters"] = {"source": source} if path_parameter else None
+    for name, value in (headers or {}).items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
+    if body is None:
+        event["body"] = None
+    elif base64_body:
+        event["body"] = base64.b64encode(body).decode()
+    else:
+        event["body"] = body.decode("utf-8")
+    event["isBase64Encoded"] = base64_body and body is not None
+    if query:
+        event["multiValueQueryStringParameters"] = query
+        event["queryStringParameters"] = {k: v[-1] for k, v in query.items()}
+    return event
+
+
+@dataclass
+class FakeAws:
+    """In-memory Secrets Manager, S3 and SQS with switchable failures."""
+
+    secret_strings: dict[str, str] = field(default_factory=dict)
+    objects: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail_secrets: bool = False
+    fail_put: bool = False
+    fail_send: bool = False
+    calls: list[str] = field(default_factory=list)
+
+    def set_secrets(self, arn: str, *secrets: str) -> None:
+        self.secret_strings[arn] = json.dumps({"secrets": list(secrets)})
+
+    def get_secrets(self, secret_id: str) -> list[str]:
+        self.calls.append("get_secrets")
+        if self.fail_secrets or secret_id not in self.secret_strings:
+            raise DependencyError("secret unavailable")
+        return parse_secret(self.secret_strings[secret_id])
+
+    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.calls.append("put_object")
+        if self.fail_put:
+            raise DependencyError("PutObject failed")
+        self.objects[(bucket, key)] = (body, content_type)
+
+    def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
+        self.calls.append("send_message")
+        if self.fail_send:
+            raise DependencyError("SendMessage failed")
+        self.sent.append((queue_url, message))
+        return f"msg-{len(self.sent)}"
+
+
+def attributes(message: dict[str, Any]) -> dict[str, str]:
+    return {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+
+
+__all__ = ["EVENT_TEMPLATE", "FakeAws", "LambdaContext", "api_event", "attributes"]
