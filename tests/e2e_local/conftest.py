@@ -1,13 +1,16 @@
-"""The local pipeline, running in this test process, and a handler that keeps a ledger.
+"""The local pipeline, started by this test process, and a handler that keeps a ledger.
 
 One pipeline per xdist worker (session scope), on free ports: its own moto
-server, HTTP endpoint and pollers, built from ``webhook-kit.e2e.toml``. Its
-visibility timeouts are scaled down to 1 s so retries take seconds.
+server, HTTP endpoint, pollers and Lambda worker processes, built from
+``webhook-kit.e2e.toml``. Its visibility timeouts are scaled down to 1 s so
+retries take seconds.
 
-The tests' handler is registered on the processor's router for every ``t-*``
-source. It records each call in a thread-safe ledger and fails on request:
-``ledger.fail(delivery_id, times=2)`` (retryable, twice), ``times=None``
-(retryable, always) or ``permanent=True`` (``PermanentError``).
+The tests' handler runs in the processor workers, registered there on the
+router for every ``t-*`` source by a worker set-up. It records each call in a
+ledger shared with this process (``tests.support.ledger``, a manager process)
+and fails on request: ``ledger.fail(delivery_id, times=2)`` (retryable,
+twice), ``times=None`` (retryable, always) or ``permanent=True``
+(``PermanentError``); it can also be slowed down or held.
 """
 
 from __future__ import annotations
@@ -18,21 +21,13 @@ from typing import Any
 
 import pytest
 import requests
-from e2e_support import LEDGER, Ledger
 
-from shared.router import router
 from stacks.config import WebhookKitConfig, load_config
+from tests.support.ledger import Ledger, ledger_server, serving
 from webhook_kit.local import LocalPipeline, local_client
 
 CONFIG_PATH = Path(__file__).with_name("webhook-kit.e2e.toml")
 SOURCE_PATTERN = "t-*"
-
-
-def _register_handler() -> None:
-    # The router refuses a second registration of the same patterns; a worker
-    # imports this conftest once, but be explicit about it.
-    if not any((route.source, route.event_type) == (SOURCE_PATTERN, "*") for route in router.routes):
-        router.on(SOURCE_PATTERN, "*")(LEDGER.handle)
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +36,21 @@ def e2e_config() -> WebhookKitConfig:
 
 
 @pytest.fixture(scope="session")
-def pipeline(e2e_config: WebhookKitConfig) -> Iterator[LocalPipeline]:
-    _register_handler()
-    local = LocalPipeline(e2e_config, port=0, aws_port=0, visibility_scale=0.05, wait_seconds=1)
+def shared_ledger() -> Iterator[Ledger]:
+    with ledger_server() as ledger:
+        yield ledger
+
+
+@pytest.fixture(scope="session")
+def pipeline(e2e_config: WebhookKitConfig, shared_ledger: Ledger) -> Iterator[LocalPipeline]:
+    local = LocalPipeline(
+        e2e_config,
+        port=0,
+        aws_port=0,
+        visibility_scale=0.05,
+        wait_seconds=1,
+        processor_setup=[serving(shared_ledger, SOURCE_PATTERN)],
+    )
     local.start()
     try:
         yield local
@@ -52,8 +59,8 @@ def pipeline(e2e_config: WebhookKitConfig) -> Iterator[LocalPipeline]:
 
 
 @pytest.fixture
-def ledger() -> Ledger:
-    return LEDGER
+def ledger(shared_ledger: Ledger) -> Ledger:
+    return shared_ledger
 
 
 @pytest.fixture(scope="session")

@@ -1,67 +1,21 @@
-"""What the local end-to-end tests share: the handler's ledger, signing and waiting helpers."""
+"""What the local end-to-end tests share: signing and waiting helpers (the handler's ledger: tests.support.ledger)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from shared.event import PermanentError, WebhookEvent
+from tests.support.ledger import Ledger
 from webhook_kit.local import LocalPipeline, PipelineEvent
 from webhook_kit.send import SignedWebhook, build
 
+__all__ = ["Ledger", "eventually", "post", "queue_depth", "signed", "wait_for_stage"]
+
 TIMEOUT = 20.0  # seconds any one expected outcome may take before a test fails
-
-
-@dataclass
-class _Plan:
-    failures_left: int | None  # None: fail every time
-    permanent: bool
-
-
-class Ledger:
-    """Every call of the tests' handler, and the failures the tests asked for."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: list[tuple[WebhookEvent, str]] = []  # (event, "ok" | "failed")
-        self._plans: dict[str, _Plan] = {}
-
-    def fail(self, delivery_id: str, *, times: int | None = 1, permanent: bool = False) -> None:
-        with self._lock:
-            self._plans[delivery_id] = _Plan(times, permanent)
-
-    def heal(self, delivery_id: str) -> None:
-        with self._lock:
-            self._plans.pop(delivery_id, None)
-
-    def handle(self, event: WebhookEvent) -> None:
-        with self._lock:
-            plan = self._plans.get(event.delivery_id)
-            failing = plan is not None and (plan.permanent or plan.failures_left is None or plan.failures_left > 0)
-            if plan is not None and plan.failures_left:
-                plan.failures_left -= 1
-            self._calls.append((event, "failed" if failing else "ok"))
-        if failing:
-            assert plan is not None
-            if plan.permanent:
-                raise PermanentError(f"test asked {event.delivery_id} to fail permanently")
-            raise RuntimeError(f"test asked {event.delivery_id} to fail")
-
-    def calls(self, delivery_id: str) -> list[tuple[WebhookEvent, str]]:
-        with self._lock:
-            return [call for call in self._calls if call[0].delivery_id == delivery_id]
-
-    def successes(self, delivery_id: str) -> list[WebhookEvent]:
-        return [event for event, result in self.calls(delivery_id) if result == "ok"]
-
-
-LEDGER = Ledger()
 
 
 def signed(

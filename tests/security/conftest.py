@@ -2,56 +2,61 @@
 ``webhook-kit.security.toml``, and the handler its processors run for ``s-*`` sources.
 
 The handler fails on request by delivery id prefix: ``retry-`` raises once
-(retryable), ``perm-`` raises ``PermanentError``; anything else succeeds.
+(retryable), ``perm-`` raises ``PermanentError``; anything else succeeds. It runs
+in the processor workers; which deliveries already failed once is kept in a
+ledger shared by every worker (``tests.support.ledger``). Everything the
+functions write (stdout, stderr, their Powertools logs) goes to one file,
+``function_output``, for the log tests to search.
 """
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from security_support import serve_by_prefix, write_function_output_to
 
-from shared.event import PermanentError, WebhookEvent
-from shared.router import router
+from shared import contract
 from stacks.config import load_config
-from webhook_kit import local as local_module
+from tests.support.ledger import ledger_server
 from webhook_kit.local import LocalPipeline
 
 CONFIG_PATH = Path(__file__).with_name("webhook-kit.security.toml")
 SOURCE_PATTERN = "s-*"
 
-_lock = threading.Lock()
-_failed_once: set[str] = set()
-HANDLED: list[WebhookEvent] = []
 
-
-def _handle(event: WebhookEvent) -> None:
-    with _lock:
-        HANDLED.append(event)
-        first_time = event.delivery_id not in _failed_once
-        _failed_once.add(event.delivery_id)
-    if event.delivery_id.startswith("perm-"):
-        raise PermanentError("the test handler refuses this delivery for good")
-    if event.delivery_id.startswith("retry-") and first_time:
-        raise RuntimeError("the test handler fails this delivery once")
+@pytest.fixture(scope="session")
+def function_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("security-pipeline") / "functions.log"
 
 
 @pytest.fixture(scope="session")
-def pipeline() -> Iterator[LocalPipeline]:
-    if not any((route.source, route.event_type) == (SOURCE_PATTERN, "*") for route in router.routes):
-        router.on(SOURCE_PATTERN, "*")(_handle)
-    local = LocalPipeline(load_config(CONFIG_PATH), port=0, aws_port=0, visibility_scale=0.05, wait_seconds=1)
-    # moto keeps its state per process, so the e2e_local pipeline of the same xdist worker
-    # shares it: give this pipeline's table and bucket their own names (queues and secrets
-    # are named after the sources, which differ). They are read while start() builds
-    # the resources and the functions' environments.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(local_module, "TABLE_NAME", "webhook-kit-security-idempotency")
-        patch.setattr(local_module, "BUCKET_NAME", "webhook-kit-security-claim-check")
+def pipeline(function_output: Path) -> Iterator[LocalPipeline]:
+    def output_of(handler: str) -> functools.partial[None]:
+        return functools.partial(write_function_output_to, str(function_output), handler.rpartition(".")[0])
+
+    with ledger_server() as ledger:
+        local = LocalPipeline(
+            load_config(CONFIG_PATH),
+            port=0,
+            aws_port=0,
+            visibility_scale=0.05,
+            wait_seconds=1,
+            verifier_setup=[output_of(contract.VERIFIER_HANDLER)],
+            processor_setup=[
+                output_of(contract.PROCESSOR_HANDLER),
+                functools.partial(serve_by_prefix, ledger, SOURCE_PATTERN),
+            ],
+            # moto keeps its state per process, so the e2e_local pipeline of the same xdist worker
+            # shares it: this pipeline's table and bucket get their own names (queues and secrets
+            # are named after the sources, which differ).
+            table_name="webhook-kit-security-idempotency",
+            bucket_name="webhook-kit-security-claim-check",
+        )
         local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
+        try:
+            yield local
+        finally:
+            local.stop()

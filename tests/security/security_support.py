@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import io
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from shared.event import PermanentError, WebhookEvent
 from shared.schemes import SCHEMES, get_scheme, twilio_json_query
+from tests.support.ledger import Ledger
 
 # The same fakes as the verifier's unit tests: one in-memory AWS, not two copies.
 from tests.unit.test_verifier_support import FakeAws as UnitFakeAws
@@ -210,3 +214,35 @@ def drop_header(evt: dict[str, Any], name: str) -> None:
     for key in ("headers", "multiValueHeaders"):
         for existing in [k for k in evt[key] if str(k).lower() == name.lower()]:
             del evt[key][existing]
+
+
+# --------------------------------------------------------------------------- the local pipeline's workers
+
+
+def write_function_output_to(path: str, handler_module: str) -> None:
+    """A worker set-up: the function's stdout, stderr and Powertools log stream all go to ``path``.
+
+    The functions run in worker processes of their own, so a test reads what they wrote from this file.
+    """
+    import importlib
+
+    stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - open for the worker's whole life
+    sys.stdout = sys.stderr = stream
+    importlib.import_module(handler_module).logger.registered_handler.setStream(stream)
+
+
+def handle_by_prefix(ledger: Ledger, event: WebhookEvent) -> None:
+    """The security pipeline's handler: ``retry-`` ids fail once (retryable), ``perm-`` ids for good."""
+    first_time = not ledger.calls(event.delivery_id)
+    ledger.handle(event)
+    if event.delivery_id.startswith("perm-"):
+        raise PermanentError("the test handler refuses this delivery for good")
+    if event.delivery_id.startswith("retry-") and first_time:
+        raise RuntimeError("the test handler fails this delivery once")
+
+
+def serve_by_prefix(ledger: Ledger, pattern: str) -> None:
+    """A worker set-up: ``handle_by_prefix`` for every event type of the sources matching ``pattern``."""
+    from shared.router import router
+
+    router.on(pattern, "*")(functools.partial(handle_by_prefix, ledger))

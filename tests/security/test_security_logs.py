@@ -9,7 +9,8 @@ for the canaries, the body also in its base64 and hex forms.
 1. The verifier, in-process with an AWS fake, for every scheme: accepted,
    401 (forged signature; genuine signature over a tampered body), 503 (queue
    down; secret unavailable), 400 and 413.
-2. The verifier and the processor through the local pipeline (moto): processed,
+2. The verifier and the processor through the local pipeline (moto), in their
+   worker processes, which write all of it to one file: processed,
    retried then processed, duplicate, permanent failure to the DLQ, an
    undecodable queue message, and a 401.
 """
@@ -31,10 +32,8 @@ import pytest
 import requests
 from security_support import ALL_SCHEMES, MAX_BODY, OPTIONS, FakeAws, call, event, sign, verifier_runtime
 
-from processor import handler as processor_handler
 from shared.message import QueuedWebhook, to_send_message_kwargs
 from shared.schemes import get_scheme
-from verifier import handler as verifier_handler
 from webhook_kit.local import LocalPipeline, local_client, secret_name
 from webhook_kit.send import build
 
@@ -152,16 +151,17 @@ class _Sink(io.StringIO):
 
 
 @contextlib.contextmanager
-def handler_streams() -> Iterator[io.StringIO]:
-    """Point both functions' Powertools loggers at one stream."""
+def handler_streams(function_output: Path) -> Iterator[io.StringIO]:
+    """What both functions wrote while the block ran: their workers write it all to ``function_output``."""
     stream = _Sink()
-    loggers = [verifier_handler.logger, processor_handler.logger]
-    previous = [logger.registered_handler.setStream(stream) for logger in loggers]
+    start = function_output.stat().st_size if function_output.exists() else 0
     try:
         yield stream
     finally:
-        for logger, old in zip(loggers, previous, strict=True):
-            logger.registered_handler.setStream(old)
+        if function_output.exists():
+            with function_output.open("rb") as written:
+                written.seek(start)
+                stream.write(written.read().decode("utf-8", "replace"))
 
 
 def _wait(pipeline: LocalPipeline, delivery_id: str, stage: str) -> None:
@@ -174,7 +174,7 @@ def _wait(pipeline: LocalPipeline, delivery_id: str, stage: str) -> None:
 
 
 def test_pipeline_logs_hold_no_secret_signature_or_body_on_any_path(
-    pipeline: LocalPipeline, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    pipeline: LocalPipeline, function_output: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     source = pipeline.sources["s-canary"]
     secret = canary_secret("github")
@@ -195,7 +195,7 @@ def test_pipeline_logs_hold_no_secret_signature_or_body_on_any_path(
     forged = build(config, secret=SIGNATURE_CANARY, url=url, body_file=body_file, delivery_id=f"forged-{run}")
     undecodable_id = f"undecodable-{run}"
 
-    with all_log_output() as records, handler_streams() as stream, requests.Session() as http:
+    with all_log_output() as records, handler_streams(function_output) as stream, requests.Session() as http:
         http.trust_env = False
         for webhook in webhooks.values():
             assert http.post(webhook.url, data=webhook.body, headers=webhook.headers, timeout=10).status_code == 202
