@@ -21,9 +21,9 @@ numbers depend on the machine (and the load generator shares its interpreter
 with both servers); the ratio is the claim.
 
 The processors do not run during a load test: the pollers receive and delete
-the queued messages without invoking the processor, so the figures are the
-verifier path's and not the processors' turn-taking (docs/local.md,
-"Concurrency").
+the queued messages and the processor workers answer without running the
+processor, so the figures are the verifier path's and not the processors'
+work competing for the same cores (docs/local.md, "Concurrency").
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 import requests
 
 from stacks.config import WebhookKitConfig
-from webhook_kit.local import FakeLambdaContext, LocalPipeline, LocalSource, ProcessorCall
+from webhook_kit.local import FakeLambdaContext, LocalPipeline, ProcessorCall
 from webhook_kit.send import SignedWebhook, build
 
 WARMUP_REQUESTS = 20
@@ -165,7 +165,7 @@ class TrivialServer:
 
 
 def _acknowledge_without_processing(
-    source: LocalSource, event: dict[str, Any], context: FakeLambdaContext, call: ProcessorCall
+    event: dict[str, Any], context: FakeLambdaContext, call: ProcessorCall
 ) -> Mapping[str, Any]:
     # The pollers still receive and delete every message; the processor does not run.
     return {"batchItemFailures": []}

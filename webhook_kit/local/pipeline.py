@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 from collections import deque
@@ -69,6 +70,8 @@ class LocalPipeline:
 
     State the parent must see (a ledger of handler calls) lives in a ``multiprocessing.Manager``
     proxy passed in a set-up's arguments (docs/local.md). ``reporter`` runs in this process.
+    ``lambda_log_level`` overrides the functions' Powertools log level (default: this process's
+    ``POWERTOOLS_LOG_LEVEL`` if set, else the deployed one).
     ``python -m webhook_kit local`` sets none of them but the reporter.
     """
 
@@ -115,7 +118,8 @@ class LocalPipeline:
         self._processor_setup = tuple(processor_setup)
         self._processor_hook = processor_hook
         self._verifier_workers = verifier_workers
-        self._log_level = lambda_log_level
+        # As before the workers: a level the caller set in this process's environment still applies.
+        self._log_level = lambda_log_level or os.environ.get(contract.ENV_LOG_LEVEL)
         self._events_changed = threading.Condition()
         self._stop = threading.Event()
         self._aws: LocalAws | None = None
