@@ -18,11 +18,11 @@ import sys
 import timeit
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).parents[2] / "lambdas"), str(Path(__file__).parents[2] / "tests" / "unit")]
-
-from test_schemes_support import OPTIONS, secret_for, signed_request  # noqa: E402
+# The repository root (for tests.support, whose request builders the bench shares) and the Lambda asset.
+sys.path[:0] = [str(Path(__file__).parents[2]), str(Path(__file__).parents[2] / "lambdas")]
 
 from shared.schemes import SCHEMES, get_scheme  # noqa: E402
+from tests.support.schemes import OPTIONS, secret_for, signed_request  # noqa: E402
 
 NOW = 1_700_000_000
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from shared.event import PermanentError, WebhookEvent
 from shared.schemes import SCHEMES, get_scheme, twilio_json_query
+from tests.support.lambda_context import LambdaContext
 from tests.support.ledger import Ledger
 
 # The same fakes as the verifier's unit tests: one in-memory AWS, not two copies.
-from tests.unit.test_verifier_support import FakeAws as UnitFakeAws
-from tests.unit.test_verifier_support import LambdaContext
+from tests.support.verifier import FakeAws as UnitFakeAws
 from verifier import handler as verifier_handler
 from verifier.config import SourceConfig, VerifierConfig
 

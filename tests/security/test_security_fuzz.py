@@ -52,7 +52,7 @@ from security_support import (
 
 from shared.message import from_sqs_record
 from shared.schemes import SCHEMES, Request
-from tests.unit.test_schemes_support import split_signature
+from tests.support.schemes import split_signature
 from verifier import handler as verifier_handler
 
 MALFORMED = frozenset({400, 401, 404, 413})

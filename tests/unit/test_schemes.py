@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_schemes_support import OPTIONS, PUBLIC_URL, TIMESTAMPED, secret_for, signed_request, verify
 
 from shared.schemes import (
     SCHEMES,
@@ -23,6 +22,7 @@ from shared.schemes import (
     parse_timestamp,
     twilio_json_query,
 )
+from tests.support.schemes import OPTIONS, PUBLIC_URL, TIMESTAMPED, secret_for, signed_request, verify
 
 # One file per scheme: vectors/schemes/<scheme>.json, each vector naming its source.
 VECTOR_FILES = sorted((Path(__file__).parent / "vectors" / "schemes").glob("*.json"))

@@ -8,7 +8,9 @@ import string
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_schemes_support import (
+
+from shared.schemes import SCHEMES, Headers, Request, get_scheme
+from tests.support.schemes import (
     OPTIONS,
     SIGNATURE_HEADER,
     TIMESTAMPED,
@@ -19,8 +21,6 @@ from test_schemes_support import (
     verify,
     with_timestamp,
 )
-
-from shared.schemes import SCHEMES, Headers, Request, get_scheme
 
 NOW = 1_700_000_000
 TOLERANCE = 300

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_schemes_support import OPTIONS, SIGNATURE_HEADER, secret_for, signed_request
 
 from shared.schemes import MAX_HEADER_COMBINATIONS, SCHEMES, Headers, Request, get_scheme
+from tests.support.schemes import OPTIONS, SIGNATURE_HEADER, secret_for, signed_request
 
 NOW = 1_700_000_000
 BODY = b'{"id":"evt_1","event_id":"e1","type":"t"}'

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from test_schemes_support import OPTIONS, PUBLIC_URL, SIGNATURE_HEADER, secret_for, signed_request
 
 from shared.schemes import SCHEMES, get_scheme
+from tests.support.schemes import OPTIONS, PUBLIC_URL, SIGNATURE_HEADER, secret_for, signed_request
 from tests.support.verifier import FakeAws, api_event, attributes
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import merged_headers, process, raw_body
