@@ -260,7 +260,7 @@ def redrive(
                     failed += 1
                     report(RedriveProgress("failed", message_id, delivery_id, error))
     finally:
-        _release(sqs_client, dlq_url, list(held.values()))
+        release(sqs_client, dlq_url, list(held.values()))
     in_flight, retry_seconds = _in_flight(sqs_client, dlq_url, visibility_timeout)
     if not handled:
         if in_flight:
@@ -420,7 +420,7 @@ def _move(
     return None
 
 
-def _release(sqs_client: Any, dlq_url: str, receipt_handles: list[str]) -> None:
+def release(sqs_client: Any, dlq_url: str, receipt_handles: list[str]) -> None:
     """Make held messages visible again now rather than after the visibility timeout."""
     for start in range(0, len(receipt_handles), SQS_MAX_BATCH):
         chunk = receipt_handles[start : start + SQS_MAX_BATCH]

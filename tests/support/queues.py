@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from shared.contract import SQS_MAX_BATCH
+from webhook_kit.redrive import release
 
 Key = tuple[str, str]  # (source, delivery id)
 
@@ -35,7 +37,7 @@ def dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetter]:
     try:
         while True:
             batch = sqs.receive_message(
-                QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+                QueueUrl=dlq_url, MaxNumberOfMessages=SQS_MAX_BATCH, MessageAttributeNames=["All"], VisibilityTimeout=60
             ).get("Messages", [])
             fresh = [message for message in batch if message["MessageId"] not in seen]
             if not fresh:
@@ -57,13 +59,4 @@ def dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetter]:
                     )
                 )
     finally:
-        for start in range(0, len(handles), 10):
-            chunk = handles[start : start + 10]
-            with contextlib.suppress(Exception):
-                sqs.change_message_visibility_batch(
-                    QueueUrl=dlq_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                        for i, handle in enumerate(chunk)
-                    ],
-                )
+        release(sqs, dlq_url, handles)
