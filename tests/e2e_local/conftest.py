@@ -24,6 +24,7 @@ import requests
 
 from stacks.config import WebhookKitConfig, load_config
 from tests.support.ledger import Ledger, ledger_server, serving
+from tests.support.local_pipeline import running_pipeline
 from webhook_kit.local import LocalPipeline, local_client
 
 CONFIG_PATH = Path(__file__).with_name("webhook-kit.e2e.toml")
@@ -43,19 +44,8 @@ def shared_ledger() -> Iterator[Ledger]:
 
 @pytest.fixture(scope="session")
 def pipeline(e2e_config: WebhookKitConfig, shared_ledger: Ledger) -> Iterator[LocalPipeline]:
-    local = LocalPipeline(
-        e2e_config,
-        port=0,
-        aws_port=0,
-        visibility_scale=0.05,
-        wait_seconds=1,
-        processor_setup=[serving(shared_ledger, SOURCE_PATTERN)],
-    )
-    local.start()
-    try:
+    with running_pipeline(e2e_config, processor_setup=[serving(shared_ledger, SOURCE_PATTERN)]) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from e2e_support import eventually, post, signed, wait_for_stage
 
 from stacks.config import load_config
 from tests.support.ledger import Ledger, serving
+from tests.support.local_pipeline import running_pipeline
 from webhook_kit.devsecrets import dev_secret
 from webhook_kit.local import LocalPipeline
 from webhook_kit.send import build
@@ -38,22 +39,12 @@ SLOW_SECONDS = 5.0
 
 @pytest.fixture(scope="module")
 def runtime_pipeline(shared_ledger: Ledger) -> Iterator[LocalPipeline]:
-    local = LocalPipeline(
-        load_config(CONFIG_PATH),
-        port=0,
-        aws_port=0,
-        visibility_scale=0.05,
-        wait_seconds=1,
-        processor_setup=[serving(shared_ledger, "r-*")],
-        # moto's state is per process: the session's e2e pipeline has the default names.
-        table_name="webhook-kit-runtime-idempotency",
-        bucket_name="webhook-kit-runtime-claim-check",
-    )
-    local.start()
-    try:
+    config = load_config(CONFIG_PATH)
+    # The session's e2e pipeline shares moto's state: a table and a bucket of its own.
+    with running_pipeline(
+        config, names="webhook-kit-runtime", processor_setup=[serving(shared_ledger, "r-*")]
+    ) as local:
         yield local
-    finally:
-        local.stop()
 
 
 def test_a_slow_handler_on_one_source_does_not_delay_another_sources_202(

@@ -21,6 +21,7 @@ from security_support import serve_by_prefix, write_function_output_to
 from shared import contract
 from stacks.config import load_config
 from tests.support.ledger import ledger_server
+from tests.support.local_pipeline import running_pipeline
 from webhook_kit.local import LocalPipeline
 
 CONFIG_PATH = Path(__file__).with_name("webhook-kit.security.toml")
@@ -37,26 +38,17 @@ def pipeline(function_output: Path) -> Iterator[LocalPipeline]:
     def output_of(handler: str) -> functools.partial[None]:
         return functools.partial(write_function_output_to, str(function_output), handler.rpartition(".")[0])
 
-    with ledger_server() as ledger:
-        local = LocalPipeline(
+    with (
+        ledger_server() as ledger,
+        running_pipeline(
             load_config(CONFIG_PATH),
-            port=0,
-            aws_port=0,
-            visibility_scale=0.05,
-            wait_seconds=1,
+            # The e2e_local pipeline of the same xdist worker shares moto's state.
+            names="webhook-kit-security",
             verifier_setup=[output_of(contract.VERIFIER_HANDLER)],
             processor_setup=[
                 output_of(contract.PROCESSOR_HANDLER),
                 functools.partial(serve_by_prefix, ledger, SOURCE_PATTERN),
             ],
-            # moto keeps its state per process, so the e2e_local pipeline of the same xdist worker
-            # shares it: this pipeline's table and bucket get their own names (queues and secrets
-            # are named after the sources, which differ).
-            table_name="webhook-kit-security-idempotency",
-            bucket_name="webhook-kit-security-claim-check",
-        )
-        local.start()
-        try:
-            yield local
-        finally:
-            local.stop()
+        ) as local,
+    ):
+        yield local

@@ -19,13 +19,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import multiprocessing
+import multiprocessing.connection
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.managers import BaseManager
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.event import PermanentError, WebhookEvent
 
@@ -149,11 +151,32 @@ def _fields(event: WebhookEvent) -> dict[str, Any]:
     return {**fields, "headers": dict(event.headers)}
 
 
+def _exit_with_parent() -> None:
+    # A manager's server outlives a parent that was killed; this one follows it.
+    parent = multiprocessing.parent_process()
+    assert parent is not None
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+M = TypeVar("M", bound=BaseManager)
+
+
+def start_manager(manager: type[M]) -> M:
+    """A started manager of that class, in a spawned process that exits when this one does."""
+    started = manager(ctx=multiprocessing.get_context("spawn"))
+    started.start(initializer=_exit_with_parent)
+    return started
+
+
 @contextmanager
 def ledger_server() -> Iterator[Ledger]:
     """A ledger whose state lives in a manager process for as long as the block runs."""
-    manager = _Manager(ctx=multiprocessing.get_context("spawn"))
-    manager.start()
+    manager = start_manager(_Manager)
     try:
         yield Ledger(manager.LedgerState())  # type: ignore[attr-defined]
     finally:

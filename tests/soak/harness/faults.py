@@ -1,20 +1,25 @@
 """The faults injected around the real code: SendMessage failing in the verifier, Lambdas dying mid-batch.
 
-Both plug into :class:`~webhook_kit.local.LocalPipeline`'s seams
-(``verifier_adapters`` and ``processor_hook``).
+Both plug into :class:`~webhook_kit.local.LocalPipeline`'s seams (``verifier_adapters``
+and ``processor_hook``) and run in its worker processes, so both are picklable and
+count into the soak's shared tally.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from tests.soak.harness.ledger import Ledger, SimulatedDeath, Tally
-from webhook_kit.local import TABLE_NAME, FakeLambdaContext, LocalSource, ProcessorCall, local_client
+from shared.contract import IDEMPOTENCY_KEY_ATTRIBUTE
+from tests.soak.harness.ledger import Ledger, SimulatedDeath
+from webhook_kit.local import FakeLambdaContext, ProcessorCall
 
+# A worker that dies on cue exits with this (the console and the report show a crashed Lambda).
+DEATH_EXIT_CODE = 70
 # Of the injected SendMessage failures, the share that happens after SQS stored the message.
 LOST_REPLY_SHARE = 0.25
 
@@ -23,14 +28,10 @@ def seeded_random(seed: float) -> random.Random:
     return random.Random(seed)
 
 
-class InvocationDied(RuntimeError):
-    """What the soak's processor hook turns a :class:`SimulatedDeath` into: the invocation failed."""
-
-
 class FlakySqsAdapters:
     """The verifier's adapters with SendMessage failing now and then (the verifier answers 503)."""
 
-    def __init__(self, inner: Any, *, rate: float, rng: random.Random, tally: Tally) -> None:
+    def __init__(self, inner: Any, *, rate: float, rng: random.Random, tally: Any) -> None:
         self._inner = inner
         self._rate = rate
         self._rng = rng
@@ -60,88 +61,73 @@ class FlakySqsAdapters:
 
 
 class ProcessorFaults:
-    """The pipeline's processor hook: the soak's handler, warm runtimes, a short context, deaths mid-batch.
+    """The pipeline's processor hook, run in each processor worker: a short context and deaths mid-batch.
 
-    Runs inside each processor invocation with the source's environment set;
-    invocations take turns (one lock for every function), so it runs alone.
+    A death is real: the worker process exits (``os._exit``), part-way through the
+    batch or before answering, so the local event source mapping sees a crashed
+    Lambda, deletes nothing of the batch, and a new worker takes over. Picklable:
+    the ledger holds proxies, and the random stream is seeded per worker.
     """
 
     def __init__(
-        self, ledger: Ledger, *, crash_rate: float, lambda_seconds: float, rng: random.Random, aws_endpoint: str
+        self, ledger: Ledger, *, crash_rate: float, lambda_seconds: float, seed: float, table_name: str
     ) -> None:
-        from shared.router import Router
-
         self._ledger = ledger
         self._crash_rate = crash_rate
         self._lambda_seconds = lambda_seconds
-        self._rng = rng
-        self._aws_endpoint = aws_endpoint
-        self._dynamodb: Any = None
-        self._warm: dict[str, Any] = {}
-        self.router = Router()
-        self.router.on("*", "*")(ledger.handle)
-        self.tally = ledger.tally
+        self._seed = seed
+        self._table_name = table_name
+        self._rng: random.Random | None = None
 
-    def __call__(
-        self, source: LocalSource, event: dict[str, Any], context: FakeLambdaContext, call: ProcessorCall
-    ) -> Mapping[str, Any]:
-        from processor import handler as processor_handler
-
+    def __call__(self, event: dict[str, Any], context: FakeLambdaContext, call: ProcessorCall) -> Mapping[str, Any]:
+        if self._rng is None:
+            self._rng = seeded_random(hash((self._seed, os.getpid())))
         records = len(event["Records"])
         die_after = None
         if records >= 2 and self._rng.random() < self._crash_rate:
             # Inside the handler after this many returned; or before answering, if fewer handlers
             # run (duplicates of completed deliveries skip the handler).
             die_after = self._rng.randint(1, records - 1)
-        # `local` rebuilds the processor's clients for every batch (~170 ms, most of a small
-        # batch's cost). A Lambda container stays warm between invocations, so the soak keeps
-        # one runtime per source, and drops it when that "container" dies.
-        # The user's handlers never run in a soak: only this pipeline's invocations see the ledger.
-        warm = self._warm.get(source.name)
-        if warm is None:
-            self._warm[source.name] = processor_handler.install(router=self.router)
-        else:
-            processor_handler.install(
-                settings=warm.settings,
-                adapters=warm.adapters,
-                router=self.router,
-                persistence=warm.idempotency.persistence,
-            )
+        tally = self._ledger.tally
         short = FakeLambdaContext(context.function_name, self._lambda_seconds)
-        try:
-            with self._ledger.invocation(die_after) as state:
-                try:
-                    response = call(event, short)
-                except SimulatedDeath:
-                    self._warm.pop(source.name, None)
-                    self.tally.add("died_mid_handler")
-                    self.tally.add("completed_before_death", state.handled)
-                    assert state.died_in is not None
-                    if self._in_progress_left(state.died_in_records):
-                        self.tally.add("in_progress_left")
-                    raise InvocationDied(
-                        f"the Lambda died after {state.handled} of {records} records (simulated)"
-                    ) from None
-                if die_after is not None and state.handled >= 1:
-                    # Every handler ran; it dies before answering (a timeout at the very end).
-                    self._warm.pop(source.name, None)
-                    self.tally.add("died_before_answer")
-                    self.tally.add("completed_before_death", state.handled)
-                    raise InvocationDied(f"the Lambda died after all {records} records, before answering (simulated)")
-        finally:
-            processor_handler.reset()
+        with self._ledger.invocation(die_after, time.monotonic() + self._lambda_seconds) as state:
+            try:
+                response = call(event, short)
+            except SimulatedDeath:
+                tally.add("died_mid_handler")
+                tally.add("completed_before_death", state.handled)
+                assert state.died_in is not None
+                if self._in_progress_left(state.died_in_records):
+                    tally.add("in_progress_left")
+                os._exit(DEATH_EXIT_CODE)
+            if die_after is not None and state.handled >= 1:
+                # Every handler ran; it dies before answering (a timeout at the very end).
+                tally.add("died_before_answer")
+                tally.add("completed_before_death", state.handled)
+                os._exit(DEATH_EXIT_CODE)
         return response
 
     def _in_progress_left(self, record_ids: tuple[str, ...]) -> bool:
         """Whether every record of the delivery the Lambda died in is INPROGRESS and expires within the short window."""
-        if self._dynamodb is None:
-            self._dynamodb = local_client("dynamodb", self._aws_endpoint)
+        import boto3  # the worker's environment points it at the pipeline's moto
+
+        dynamodb = boto3.client("dynamodb")
         window_ms = (self._lambda_seconds + 1) * 1000
         for record_id in record_ids:
-            item = self._dynamodb.get_item(TableName=TABLE_NAME, Key={"id": {"S": record_id}}, ConsistentRead=True).get(
-                "Item", {}
-            )
+            item = dynamodb.get_item(
+                TableName=self._table_name, Key={IDEMPOTENCY_KEY_ATTRIBUTE: {"S": record_id}}, ConsistentRead=True
+            ).get("Item", {})
             expires_ms = int(item.get("in_progress_expiration", {}).get("N", "0"))
             if item.get("status", {}).get("S") != "INPROGRESS" or not 0 < expires_ms <= time.time() * 1000 + window_ms:
                 return False
         return bool(record_ids)
+
+
+def handle_everything(ledger: Ledger) -> None:
+    """A processor worker set-up: the soak's ledger handles every webhook; the user's handlers never run."""
+    from processor import handler as processor_handler
+    from shared.router import Router
+
+    router = Router()
+    router.on("*", "*")(ledger.handle)
+    processor_handler.install(router=router)

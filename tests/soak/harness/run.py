@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -18,27 +19,19 @@ import sys
 import time
 import typing
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from stacks.config import ConfigError, WebhookKitConfig, load_config
-from tests.soak.harness.faults import FlakySqsAdapters, ProcessorFaults, seeded_random
-from tests.soak.harness.ledger import Ledger, Tally
+from tests.soak.harness.faults import FlakySqsAdapters, ProcessorFaults, handle_everything, seeded_random
+from tests.soak.harness.ledger import Ledger, Tally, soak_manager
 from tests.soak.harness.plan import PERMANENT, Key, SoakOptions, plan, shares
 from tests.soak.harness.report import SoakReport, summary_table
 from tests.soak.harness.senders import Senders
 from tests.support.queues import dead_letters, queue_depth
-from webhook_kit.local import (
-    FakeLambdaContext,
-    LocalPipeline,
-    LocalPipelineError,
-    LocalSource,
-    PipelineEvent,
-    ProcessorCall,
-    local_client,
-)
+from webhook_kit.local import TABLE_NAME, LocalPipeline, LocalPipelineError, PipelineEvent, local_client
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -78,12 +71,9 @@ def run_soak(
     phase: Callable[[str], None] | None = None,
 ) -> SoakReport:
     """Run the soak on a pipeline of its own (free ports by default) and return what happened."""
-    from webhook_kit.redrive import EmptyDeadLetterQueueError, redrive
-
     say = phase or (lambda _message: None)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**32)
     rng = seeded_random(seed)
-    counts = shares(options)
     report = SoakReport(
         options=options,
         sources=len(config.sources),
@@ -91,37 +81,49 @@ def run_soak(
         seed=seed,
     )
     stages = Stages()
-    tally = Tally()
-    holder: dict[str, ProcessorFaults] = {}
+    with soak_manager() as shared:
+        tally = shared.Tally()  # type: ignore[attr-defined]
+        book = shared.Book()  # type: ignore[attr-defined]
+        ledger = Ledger(book, tally)
+        pipeline = LocalPipeline(
+            config,
+            host=host,
+            port=port,
+            aws_port=aws_port,
+            visibility_scale=options.visibility_scale,
+            reporter=stages,
+            verifier_adapters=functools.partial(
+                FlakySqsAdapters, rate=options.send_failure_rate, rng=seeded_random(rng.random()), tally=tally
+            ),
+            processor_setup=[functools.partial(handle_everything, ledger)],
+            processor_hook=ProcessorFaults(
+                ledger,
+                crash_rate=options.crash_rate,
+                lambda_seconds=options.lambda_seconds,
+                seed=rng.random(),
+                table_name=TABLE_NAME,
+            ),
+        )
+        return _run(pipeline, ledger, tally, stages, report, rng, say)
 
-    def hook(
-        source: LocalSource, event: dict[str, Any], context: FakeLambdaContext, call: ProcessorCall
-    ) -> Mapping[str, Any]:
-        return holder["faults"](source, event, context, call)
 
-    pipeline = LocalPipeline(
-        config,
-        host=host,
-        port=port,
-        aws_port=aws_port,
-        visibility_scale=options.visibility_scale,
-        reporter=stages,
-        verifier_adapters=lambda inner: FlakySqsAdapters(
-            inner, rate=options.send_failure_rate, rng=seeded_random(rng.random()), tally=tally
-        ),
-        processor_hook=hook,
-    )
+def _run(
+    pipeline: LocalPipeline,
+    ledger: Ledger,
+    tally: Any,
+    stages: Stages,
+    report: SoakReport,
+    rng: random.Random,
+    say: Callable[[str], None],
+) -> SoakReport:
+    """The soak proper, on a pipeline whose workers count into ``tally`` and ``ledger``."""
+    from webhook_kit.redrive import EmptyDeadLetterQueueError, redrive
+
+    options, counts, seed = report.options, shares(report.options), report.seed
     started = time.monotonic()
     with pipeline:
         webhooks, jobs = plan(pipeline, options, rng)
-        ledger = Ledger({webhook.key: webhook.fault for webhook in webhooks if not webhook.forged}, tally)
-        holder["faults"] = ProcessorFaults(
-            ledger,
-            crash_rate=options.crash_rate,
-            lambda_seconds=options.lambda_seconds,
-            rng=seeded_random(rng.random()),
-            aws_endpoint=pipeline.aws_endpoint,
-        )
+        ledger.book.plan({webhook.key: webhook.fault for webhook in webhooks if not webhook.forged})
         report.originals, report.redeliveries, report.forged = counts.originals, counts.redeliveries, counts.forged
         report.deliveries = len(jobs)
         say(
@@ -151,7 +153,7 @@ def run_soak(
                     to_redrive.setdefault(name, set()).add(letter.key[1])
                     report.dead_lettered_by_sqs += 1
         if to_redrive and not report.undrained:
-            ledger.fixed = True  # "deploy the fix", then redrive what ran out of retries
+            ledger.fix()  # "deploy the fix", then redrive what ran out of retries
             count = sum(len(ids) for ids in to_redrive.values())
             say(f"redriving {count} deliveries that ran out of retries (the permanent failures stay)")
             for name, ids in to_redrive.items():
