@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import threading
-import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -154,11 +153,9 @@ def local(
     Serves POST http://HOST:PORT/webhooks/{source}. State is in memory and lost on exit.
     """
     cfg = read_config(config, overrides)
-    # Before the Lambda modules are imported: Powertools reads its log level at import.
+    # The functions' workers take their log level from here (LocalPipeline's default).
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if lambda_logs else "CRITICAL")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-    # One process plays every processor, so Powertools sees the `source` dimension set again and again.
-    warnings.filterwarnings("ignore", message="Dimension .* has already been added")
     pipeline = local_pipeline.LocalPipeline(
         cfg, host=host, port=port, aws_port=aws_port, visibility_scale=visibility_scale, reporter=print_event
     )
