@@ -210,14 +210,9 @@ class Scheme(ABC):
         options: Mapping[str, Any],
         delivery_id: str | None = None,
         query: Sequence[tuple[str, str]] = (),
-        msg_id: str | None = None,
     ) -> dict[str, str]:
-        """The headers that sign ``body`` as the provider would (see ``SigningInput``).
-
-        ``msg_id`` is the former name of ``delivery_id``, still passed by the
-        soak harness; it goes when that caller passes ``delivery_id``.
-        """
-        delivery = SigningInput(body, timestamp, delivery_id or msg_id, tuple(query))
+        """The headers that sign ``body`` as the provider would (see ``SigningInput``)."""
+        delivery = SigningInput(body, timestamp, delivery_id, tuple(query))
         return self._sign(delivery, secret, options)
 
     # ----------------------------------------------------------------- what the signature covers

@@ -142,9 +142,10 @@ def resign(webhook: SignedWebhook, pipeline: LocalPipeline, source: str, *, secr
     from shared.schemes import get_scheme
 
     spec = pipeline.config.source(source)
-    extra = {"msg_id": webhook.delivery_id} if spec.scheme in ("standard-webhooks", "svix") else {}
     headers = dict(webhook.headers)
     headers.update(
-        get_scheme(spec.scheme).sign(webhook.body, secret, timestamp=now, options=spec.verifier_options(), **extra)
+        get_scheme(spec.scheme).sign(
+            webhook.body, secret, timestamp=now, options=spec.verifier_options(), delivery_id=webhook.delivery_id
+        )
     )
     return SignedWebhook(url=webhook.url, body=webhook.body, headers=headers, delivery_id=webhook.delivery_id)
