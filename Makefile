@@ -71,7 +71,7 @@ format: install ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: install ## mypy over the stacks and the Lambda code
+typecheck: install ## mypy over the stacks, the Lambda code and the command line
 	$(BIN)/mypy
 
 test: install lambda-runtime ## Lint, type-check and run the whole test suite (what CI runs)
