@@ -8,10 +8,15 @@ holding the source's development secret.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import logging
+import multiprocessing
+import signal
 import socket
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from shared.contract import DAY_SECONDS, IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE, SQS_MAX_BATCH
@@ -22,6 +27,10 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 TABLE_NAME = "webhook-kit-idempotency"
 BUCKET_NAME = "webhook-kit-claim-check"
+
+_CONTEXT = multiprocessing.get_context("spawn")
+# moto's server imports every service's models: a few seconds on a busy machine.
+_START_SECONDS = 60.0
 
 _LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -96,21 +105,50 @@ class LocalSource:
         return any(ip in network for network in self.allowed_networks)
 
 
+def _serve_aws(host: str, port: int, connection: Connection) -> None:
+    """moto's server in a process of its own (module level: spawn pickles it by name)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the parent stops it
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call otherwise
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    connection.send(int(server.get_host_and_port()[1]))
+    with contextlib.suppress(EOFError, OSError):
+        connection.recv()  # a stop request, or end of file when the parent is gone
+    server.stop()
+
+
 class LocalAws:
-    """moto's ``ThreadedMotoServer`` in this process; its state is in memory and per process."""
+    """moto's server, in a process of its own; its state is in memory and gone when it stops.
+
+    Its own process because every function worker and poller calls it at once:
+    sharing the pipeline's interpreter (and its GIL) with the HTTP front and the
+    pollers made it the bottleneck of the whole pipeline.
+    """
 
     def __init__(self, host: str, port: int) -> None:
         # Checked before anything starts: moto's server thread would otherwise hang on a port that is taken.
         require_free_port(host, port, "--aws-port")
-        from moto.server import ThreadedMotoServer
-
-        self._server: Any = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-        self._server.start()
-        self.port = int(self._server.get_host_and_port()[1])
+        here, there = _CONTEXT.Pipe()
+        self._process = _CONTEXT.Process(target=_serve_aws, args=(host, port, there), name="moto", daemon=True)
+        self._process.start()
+        there.close()
+        self._connection = here
+        if not here.poll(_START_SECONDS):
+            self.stop()
+            raise LocalPipelineError(f"moto's server did not start within {_START_SECONDS:.0f} s")
+        self.port = int(here.recv())
         self.endpoint = f"http://{url_host(host)}:{self.port}"
 
     def stop(self) -> None:
-        self._server.stop()
+        with contextlib.suppress(OSError):
+            self._connection.send(None)
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._connection.close()
 
 
 def provision(

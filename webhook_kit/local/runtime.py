@@ -150,9 +150,17 @@ class Worker:
         return self.process.is_alive()
 
     def invoke(self, event: Mapping[str, Any], outcomes: OutcomeSink | None = None) -> dict[str, Any]:
+        # Lambda ends an invocation at its timeout by stopping the environment, whatever the code is doing.
+        # Idempotency relies on it: Powertools' INPROGRESS record expires at the context's deadline, and a
+        # handler still running after it could complete alongside another copy that took the record over.
+        deadline = time.monotonic() + self.spec.timeout_seconds
         try:
             self._connection.send(event)
             while True:
+                if not self._connection.poll(max(0.0, deadline - time.monotonic())):
+                    self.process.kill()
+                    self.process.join(5)
+                    raise WorkerDied(f"the {self.spec.name} function timed out after {self.spec.timeout_seconds:g} s")
                 kind, value = self._connection.recv()
                 if kind == "outcome":
                     if outcomes is not None:

@@ -23,7 +23,7 @@ def _option(default: Any, help: str) -> Any:
 @dataclass(frozen=True)
 class SoakOptions:
     deliveries: int = _option(2000, "Webhook deliveries to send (redeliveries and forged ones included).")
-    senders: int = _option(32, "Concurrent senders (threads).")
+    senders: int = _option(16, "Concurrent senders (threads); two cores carry about 16.")
     redelivery_share: float = _option(
         0.30, "Share of deliveries that repeat an earlier webhook (same id and body, re-signed)."
     )
@@ -36,9 +36,10 @@ class SoakOptions:
     exhausting: int = _option(3, "Webhooks that fail until fixed: SQS dead-letters them, the soak redrives them.")
     forged_share: float = _option(0.01, "Share of deliveries with a wrong signature (401).")
     # How long the INPROGRESS record of a delivery whose invocation died blocks its retries.
-    # Above a 2 s visibility timeout, so some retries meet it before it expires.
+    # Above a 2 s visibility timeout, so some retries meet it before it expires; at most the
+    # sources' timeout_seconds, where the local runtime stops an invocation as Lambda does.
     lambda_seconds: float = _option(
-        2.5, "Remaining time of the processors' stand-in context: the in-progress window a death leaves."
+        3.0, "Remaining time of the processors' stand-in context: the in-progress window a death leaves."
     )
     visibility_scale: float = _option(0.01, "Multiply each queue's visibility timeout by this (at least 1 s).")
     drain_timeout: float = _option(240.0, "Seconds to wait for the queues to drain.")
