@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 CDK := npx --no-install cdk
 PYTEST_ARGS ?=
 
-.PHONY: help install local lint format typecheck test test-fast test-py313 lambda-runtime bench soak synth nag deploy destroy clean
+.PHONY: help install local lint format typecheck test test-fast test-py313 lambda-runtime bench soak synth nag diff deploy destroy clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -93,17 +93,25 @@ bench: install ## Run the benchmarks in bench/ (ratios measured side by side)
 soak: $(VENV)/.installed ## Soak the local pipeline under injected faults (docs/soak.md); ARGS="--deliveries 300" for a quick one
 	$(BIN)/python -m tests.soak.harness $(ARGS)
 
-synth: $(VENV)/.installed node_modules/.installed ## Synthesize the CloudFormation templates into cdk.out (offline)
-	$(CDK) synth --quiet
+# The CDK targets build the stack of CONFIG (default: webhook-kit.toml, or WEBHOOK_KIT_CONFIG)
+# and hand ARGS to cdk as they are, so `make deploy CONFIG=company.toml ARGS="-c stage_name=dev"`
+# deploys exactly what `make synth` with the same arguments built.
+CDK_ARGS = $(if $(CONFIG),-c config=$(CONFIG)) $(ARGS)
+
+synth: $(VENV)/.installed node_modules/.installed ## Synthesize the templates into cdk.out (offline); CONFIG=file.toml, ARGS="-c key=value"
+	$(CDK) synth --quiet $(CDK_ARGS)
 
 nag: synth ## cdk-nag AwsSolutions report (synth fails on any unsuppressed finding)
 	@ls cdk.out/AwsSolutions-*-NagReport.csv && ! grep -hF '"Non-Compliant"' cdk.out/AwsSolutions-*-NagReport.csv
 
-deploy: $(VENV)/.installed node_modules/.installed ## Deploy to the AWS account of your current credentials
-	$(CDK) deploy
+diff: $(VENV)/.installed node_modules/.installed ## Compare the stack with the deployed one (CONFIG, ARGS as for synth)
+	$(CDK) diff $(CDK_ARGS)
 
-destroy: $(VENV)/.installed node_modules/.installed ## Delete the deployed stack (retained data stays; see README)
-	$(CDK) destroy
+deploy: $(VENV)/.installed node_modules/.installed ## Deploy to the AWS account of your current credentials (CONFIG, ARGS as for synth)
+	$(CDK) deploy $(CDK_ARGS)
+
+destroy: $(VENV)/.installed node_modules/.installed ## Delete the deployed stack (retained data stays; see README; CONFIG, ARGS as for synth)
+	$(CDK) destroy $(CDK_ARGS)
 
 clean: ## Remove build output (not the virtualenv)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .lambda-runtime
