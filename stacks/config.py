@@ -8,6 +8,8 @@ raises ``ConfigError`` with the field and the reason, which fails ``cdk synth``.
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +26,7 @@ from stacks.aws_limits import (
     SQS_MAX_RETENTION_DAYS,
     VERIFIER_SOURCES_BUDGET,
 )
-from stacks.source_config import SchemeName, SourceConfig, StrictModel
+from stacks.source_config import SOURCE_NAME, GenericHmacOptions, SchemeName, SourceConfig, StrictModel
 
 __all__ = ["ConfigError", "SchemeName", "SourceConfig", "WebhookKitConfig", "load_config", "parse_config"]
 
@@ -132,7 +134,7 @@ class WebhookKitConfig(StrictModel):
         if self.api_throttle_burst < self.api_throttle_rate:
             raise ValueError("api_throttle_burst must be at least api_throttle_rate")
         above_ceiling = [
-            f"sources.{source.name}.{field} {value} exceeds {ceiling_field} {ceiling}"
+            f"sources[{source.name}].{field} {value} exceeds {ceiling_field} {ceiling}"
             for source in self.sources
             for field, value, ceiling_field, ceiling in (
                 ("throttle_rate", source.throttle_rate, "api_throttle_rate", self.api_throttle_rate),
@@ -211,12 +213,65 @@ class WebhookKitConfig(StrictModel):
         raise KeyError(name)
 
 
-def _format_errors(error: ValidationError) -> str:
+_MODEL_BY_PARENT: dict[str, type[StrictModel]] = {"sources": SourceConfig, "generic": GenericHmacOptions}
+
+
+def _source_label(data: Mapping[str, Any], index: int) -> str:
+    """``sources[linear]`` for a source with a usable name, else ``sources[#3]`` (its position, 1-based)."""
+    sources = data.get("sources")
+    source = sources[index] if isinstance(sources, list | tuple) and index < len(sources) else None
+    name = source.get("name") if isinstance(source, Mapping) else None
+    if isinstance(name, str) and SOURCE_NAME.fullmatch(name):
+        return f"sources[{name}]"
+    return f"sources[#{index + 1}]"
+
+
+def _location(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
+    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+        return ".".join([_source_label(data, loc[1]), *(str(part) for part in loc[2:])])
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _suggestion(detail: Mapping[str, Any]) -> str:
+    """``did you mean ...?`` for a misspelt key or choice, else ""."""
+    loc, value = detail["loc"], detail.get("input")
+    if detail["type"] == "extra_forbidden":
+        parent = next((part for part in reversed(loc[:-1]) if isinstance(part, str)), "")
+        candidates: list[str] = list(_MODEL_BY_PARENT.get(parent, WebhookKitConfig).model_fields)
+        value = loc[-1]
+    elif detail["type"] == "literal_error":
+        candidates = re.findall(r"'([^']*)'", detail.get("ctx", {}).get("expected", ""))
+    else:
+        return ""
+    close = difflib.get_close_matches(str(value), candidates, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _names(message: str, token: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(token)}(?![\w.])", message) is not None
+
+
+def _message(detail: Mapping[str, Any]) -> str:
+    if detail["type"] == "extra_forbidden":
+        return f"unknown setting {detail['loc'][-1]!r}" + _suggestion(detail)
+    message = detail["msg"].removeprefix("Value error, ")
+    value = detail.get("input")
+    # Echo a wrong scalar; a table's errors come from its own rules, which name their values.
+    if isinstance(value, str | int | float) and not isinstance(value, bool) and not _names(message, repr(value)):
+        message += f" (got {value!r})"
+    return message + _suggestion(detail)
+
+
+def _format_errors(error: ValidationError, data: Mapping[str, Any]) -> str:
+    details = error.errors()
+    locations = [detail["loc"] for detail in details]
     lines = []
-    for detail in error.errors():
-        location = ".".join(str(part) for part in detail["loc"]) or "(top level)"
-        message = detail["msg"].removeprefix("Value error, ")
-        lines.append(f"  {location}: {message}")
+    for detail in details:
+        loc = detail["loc"]
+        # A list whose only item is invalid is also "too short" (no valid item is left): noise.
+        if detail["type"] == "too_short" and any(len(o) > len(loc) and o[: len(loc)] == loc for o in locations):
+            continue
+        lines.append(f"  {_location(loc, data)}: {_message(detail)}")
     return "invalid webhook-kit configuration:\n" + "\n".join(lines)
 
 
@@ -252,7 +307,7 @@ def parse_config(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
     try:
         return WebhookKitConfig.model_validate(merged)
     except ValidationError as error:
-        raise ConfigError(_format_errors(error)) from None
+        raise ConfigError(_format_errors(error, merged)) from None
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> WebhookKitConfig:

@@ -41,7 +41,7 @@ def test_shipped_configuration_declares_stripe_github_and_standard_webhooks() ->
 
 def test_unknown_scheme_is_refused_with_the_field() -> None:
     message = _error(_with_source(scheme="stripey"))
-    assert "sources.0.scheme" in message and "stripe" in message
+    assert "sources[stripe].scheme" in message and "stripe" in message
 
 
 def test_duplicate_source_names_are_refused() -> None:
@@ -52,7 +52,7 @@ def test_duplicate_source_names_are_refused() -> None:
 
 def test_bad_cidr_is_refused_with_the_value() -> None:
     message = _error(_with_source(allowed_cidrs=["3.18.12.63/33"]))
-    assert "sources.0.allowed_cidrs" in message and "3.18.12.63/33" in message
+    assert "sources[stripe].allowed_cidrs" in message and "3.18.12.63/33" in message
 
 
 def test_cidr_with_host_bits_is_refused() -> None:
@@ -61,13 +61,15 @@ def test_cidr_with_host_bits_is_refused() -> None:
 
 @pytest.mark.parametrize("name", ["Stripe", "str ipe", "../admin", "stripe/x", "-stripe", "", "a" * 33])
 def test_path_unsafe_source_names_are_refused(name: str) -> None:
+    # An unusable name cannot label its own source: the position does (1-based), the value is echoed.
     message = _error(_with_source(name=name))
-    assert "sources.0.name" in message and "URL path segment" in message
+    assert "sources[#1].name" in message and "URL path segment" in message
+    assert f"(got {name!r})" in message or not name
 
 
 def test_visibility_timeout_below_six_times_the_function_timeout_is_refused() -> None:
     message = _error(_with_source(timeout_seconds=60, visibility_timeout_seconds=300))
-    assert "sources.0" in message and "visibility-timeout rule" in message and "360" in message
+    assert "sources[stripe]" in message and "visibility-timeout rule" in message and "360" in message
 
 
 def test_visibility_timeout_above_the_sqs_maximum_is_refused() -> None:
@@ -76,7 +78,7 @@ def test_visibility_timeout_above_the_sqs_maximum_is_refused() -> None:
 
 
 def test_processor_timeout_above_lambdas_maximum_is_refused() -> None:
-    assert "sources.0.timeout_seconds" in _error(_with_source(timeout_seconds=901))
+    assert "sources[stripe].timeout_seconds" in _error(_with_source(timeout_seconds=901))
 
 
 def test_url_signing_scheme_needs_its_public_url() -> None:
@@ -101,6 +103,49 @@ def test_generic_hmac_needs_its_options_and_a_consistent_template() -> None:
     assert "timestamp_header" in _error(data)
 
 
+def _generic(**options: Any) -> dict[str, Any]:
+    data = _base()
+    data["sources"].append({"name": "linear", "scheme": "generic-hmac", "generic": options})
+    return data
+
+
+def test_a_generic_timestamp_header_signs_timestamp_dot_body_by_default() -> None:
+    config = parse_config(_generic(signature_header="X-Sig", timestamp_header="X-Ts"))
+    assert config.source("linear").verifier_options() == {
+        "signature_header": "X-Sig",
+        "algorithm": "sha256",
+        "encoding": "hex",
+        "prefix": "",
+        "timestamp_header": "X-Ts",
+    }
+
+
+def test_a_linear_style_body_timestamp_in_milliseconds_is_accepted() -> None:
+    config = parse_config(
+        _generic(signature_header="Linear-Signature", timestamp_field="webhookTimestamp", timestamp_unit="milliseconds")
+    )
+    options = config.source("linear").verifier_options()
+    assert options["timestamp_field"] == "webhookTimestamp" and options["timestamp_unit"] == "milliseconds"
+
+
+def test_a_timestamp_in_both_a_header_and_a_body_field_is_refused_naming_both_and_the_fix() -> None:
+    message = _error(_generic(signature_header="X-Sig", timestamp_header="X-Ts", timestamp_field="ts"))
+    assert "sources[linear].generic: timestamp_header and timestamp_field are both set" in message
+    assert "keep timestamp_header if it is a header, timestamp_field if it is in the JSON body" in message
+
+
+def test_a_timestamp_unit_without_a_body_field_is_refused_naming_the_fix() -> None:
+    message = _error(_generic(signature_header="X-Sig", timestamp_header="X-Ts", timestamp_unit="milliseconds"))
+    assert "sources[linear].generic: timestamp_unit applies to a body timestamp only" in message
+    assert "set timestamp_field, or remove timestamp_unit" in message
+
+
+def test_an_unknown_timestamp_unit_is_refused_with_the_value_and_the_nearest_unit() -> None:
+    message = _error(_generic(signature_header="X-Sig", timestamp_field="ts", timestamp_unit="millisecond"))
+    assert "sources[linear].generic.timestamp_unit" in message
+    assert "(got 'millisecond'); did you mean 'milliseconds'?" in message
+
+
 def test_large_batches_need_a_batching_window() -> None:
     assert "batching_window_seconds" in _error(_with_source(batch_size=100))
 
@@ -108,8 +153,55 @@ def test_large_batches_need_a_batching_window() -> None:
 def test_a_typo_is_an_error_not_a_silent_default() -> None:
     data = _base()
     data["stage_nmae"] = "dev"
-    assert "stage_nmae" in _error(data)
-    assert "sources.0.bach_size" in _error(_with_source(bach_size=5))
+    assert "stage_nmae: unknown setting 'stage_nmae'; did you mean 'stage_name'?" in _error(data)
+    assert "sources[stripe].bach_size" in _error(_with_source(bach_size=5))
+
+
+def test_an_error_names_the_source_by_its_name_not_its_position() -> None:
+    data = _base()
+    data["sources"].append({"name": "linear", "scheme": "github", "batch_size": 0})
+    message = _error(data)
+    assert "sources[linear].batch_size" in message and "sources.3" not in message
+
+
+def test_a_misspelt_source_key_suggests_the_nearest_one() -> None:
+    message = _error(_with_source(tolerance_secnds=300))
+    assert "sources[stripe].tolerance_secnds: unknown setting 'tolerance_secnds'" in message
+    assert "did you mean 'tolerance_seconds'?" in message
+
+
+def test_a_misspelt_generic_option_suggests_the_nearest_one() -> None:
+    message = _error(_generic(signature_header="X-Sig", timestamp_feild="ts"))
+    assert "sources[linear].generic.timestamp_feild" in message and "did you mean 'timestamp_field'?" in message
+
+
+def test_a_misspelt_scheme_echoes_the_value_and_suggests_the_nearest_scheme() -> None:
+    message = _error(_with_source(scheme="generic-hmc"))
+    assert "sources[stripe].scheme" in message
+    assert "(got 'generic-hmc'); did you mean 'generic-hmac'?" in message
+
+
+def test_a_wrong_value_is_echoed() -> None:
+    message = _error(_with_source(batch_size=0))
+    assert "sources[stripe].batch_size: Input should be greater than or equal to 1 (got 0)" in message
+
+
+def test_a_one_source_file_with_one_error_gets_one_line(tmp_path: Path) -> None:
+    # A list whose only item is invalid is also "too short" to pydantic; that second line misled.
+    path = tmp_path / "webhook-kit.toml"
+    path.write_text('[[sources]]\nname = "linear"\nscheme = "github"\ntolerance_secnds = 300\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = str(caught.value).splitlines()[1:]
+    assert lines == [
+        "  sources[linear].tolerance_secnds: unknown setting 'tolerance_secnds'; did you mean 'tolerance_seconds'?"
+    ]
+
+
+def test_an_empty_source_list_is_still_refused() -> None:
+    data = _base()
+    data["sources"] = []
+    assert "sources: Tuple should have at least 1 item" in _error(data)
 
 
 def test_verifier_timeout_must_fit_api_gateways_29_seconds() -> None:
@@ -129,7 +221,7 @@ KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 
 
 def test_secret_arn_must_be_a_secrets_manager_arn() -> None:
-    assert "sources.0.secret_arn" in _error(_with_source(secret_arn="arn:aws:s3:::bucket"))
+    assert "sources[stripe].secret_arn" in _error(_with_source(secret_arn="arn:aws:s3:::bucket"))
 
 
 @pytest.mark.parametrize(
@@ -169,7 +261,7 @@ def test_a_secret_arn_is_accepted_complete_or_partial_and_granted_so_iam_matches
 )
 def test_a_secret_arn_iam_could_not_match_as_given_is_refused_naming_the_field(secret_arn: str) -> None:
     message = _error(_with_source(secret_arn=secret_arn))
-    assert "sources.0.secret_arn" in message and "complete" in message and "partial" in message
+    assert "sources[stripe].secret_arn" in message and "complete" in message and "partial" in message
 
 
 def test_an_existing_secrets_customer_managed_key_is_accepted_by_key_arn() -> None:
@@ -264,14 +356,14 @@ def test_each_source_gets_its_own_throttle_within_the_stage_ceiling() -> None:
 
 def test_a_source_burst_below_its_rate_is_refused_naming_the_field() -> None:
     message = _error(_with_source(throttle_rate=30, throttle_burst=20))
-    assert "sources.0: throttle_burst 20 must be at least throttle_rate 30" in message
+    assert "sources[stripe]: throttle_burst 20 must be at least throttle_rate 30" in message
 
 
 def test_a_source_throttle_above_the_stage_ceiling_is_refused_naming_the_fields() -> None:
     data = _with_source(throttle_rate=600, throttle_burst=1200)
     message = _error(data)
-    assert "sources.stripe.throttle_rate 600 exceeds api_throttle_rate 500" in message
-    assert "sources.stripe.throttle_burst 1200 exceeds api_throttle_burst 1000" in message
+    assert "sources[stripe].throttle_rate 600 exceeds api_throttle_rate 500" in message
+    assert "sources[stripe].throttle_burst 1200 exceeds api_throttle_burst 1000" in message
     data["api_throttle_rate"], data["api_throttle_burst"] = 600, 1200
     assert parse_config(data).sources[0].throttle_rate == 600
 

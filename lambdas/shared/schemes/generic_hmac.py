@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Check, Scheme, SchemeConfigError, SigningInput, any_key_signs
-from .helpers import b64, body_field, body_sha256, clean_id, mac
+from .helpers import b64, body_field, body_sha256, clean_id, field, json_body, mac, timestamp_in_window
 from .request import Request
 
 _ALGORITHMS = frozenset({"sha1", "sha256", "sha512"})
 _TEMPLATE_PART = re.compile(r"(\{timestamp\}|\{body\})")
+# How many of a body timestamp's units make a second.
+_UNITS = {"seconds": 1, "milliseconds": 1000}
 
 
 def _settings(options: Mapping[str, Any]) -> tuple[str, str, str, str, str | None, str]:
@@ -25,6 +27,20 @@ def _settings(options: Mapping[str, Any]) -> tuple[str, str, str, str, str | Non
     timestamp_header = str(timestamp_header).lower() if timestamp_header else None
     template = str(options.get("signed_template") or ("{timestamp}.{body}" if timestamp_header else "{body}"))
     return header, algorithm, encoding, prefix, timestamp_header, template
+
+
+def _body_timestamp_in_window(request: Request, options: Mapping[str, Any], check: Check) -> bool:
+    """Whether the body's ``timestamp_field`` is a whole number of ``timestamp_unit`` within the window.
+
+    The window is scaled to the unit rather than the timestamp rounded, so it
+    stays closed to the millisecond. A JSON number or a string of digits is
+    read; a fraction, a sign, a boolean or a missing field is refused.
+    """
+    value = field(json_body(request.body), str(options["timestamp_field"]))
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return False
+    scale = _UNITS[str(options.get("timestamp_unit", "seconds"))]
+    return timestamp_in_window(str(value), check.now * scale, check.tolerance_seconds * scale)
 
 
 def _render(template: str, timestamp: str, body: bytes) -> bytes:
@@ -46,16 +62,26 @@ def _encoded(key: bytes, message: bytes, algorithm: str, encoding: str) -> str:
     return raw.hex() if encoding == "hex" else b64(raw)
 
 
+def _validate_body_timestamp(options: Mapping[str, Any], timestamp_header: str | None) -> None:
+    timestamp_field = options.get("timestamp_field")
+    if timestamp_field and timestamp_header:
+        raise SchemeConfigError(
+            "options.timestamp_header and options.timestamp_field are both set: a sender puts its timestamp in "
+            "one place; keep timestamp_header if it is a header, timestamp_field if it is in the JSON body"
+        )
+    unit = options.get("timestamp_unit")
+    if unit is not None and not timestamp_field:
+        raise SchemeConfigError(
+            "options.timestamp_unit applies to a body timestamp only: set timestamp_field, or remove timestamp_unit "
+            "(a timestamp_header is always in seconds)"
+        )
+    if unit is not None and unit not in _UNITS:
+        raise SchemeConfigError(f"options.timestamp_unit must be one of {sorted(_UNITS)}, got {unit!r}")
+
+
 @dataclass(frozen=True)
 class GenericHmac(Scheme):
-    """Options (docs/runtime-contract.md): ``signature_header`` (required),
-    ``algorithm`` sha1/sha256/sha512 (default sha256), ``encoding`` hex/base64
-    (default hex; hex compares case-insensitively), ``prefix`` (e.g. "sha256="),
-    ``timestamp_header`` (enables the timestamp window), ``signed_template``
-    with ``{timestamp}`` and ``{body}`` (default "{body}", or "{timestamp}.{body}"
-    with a timestamp header), ``delivery_id_header`` / ``delivery_id_field`` and
-    ``event_type_header`` / ``event_type_field`` (dotted JSON paths).
-    """
+    """Options and their defaults: docs/signatures.md, "generic-hmac options"."""
 
     name: str = "generic-hmac"
     timestamped: bool = False
@@ -76,6 +102,7 @@ class GenericHmac(Scheme):
             raise SchemeConfigError("options.signed_template must contain {timestamp} with a timestamp_header")
         if "{timestamp}" in template and not timestamp_header:
             raise SchemeConfigError("options.signed_template uses {timestamp} but no timestamp_header is set")
+        _validate_body_timestamp(options, timestamp_header)
 
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         header, *_, timestamp_header, _template = _settings(options)
@@ -100,8 +127,13 @@ class GenericHmac(Scheme):
                 return False
             assert value is not None
             timestamp = value
+        # A body timestamp is signed with the body; read it only once the
+        # signature holds, so an unsigned body is never parsed.
         message = _render(template, timestamp, request.body)
-        return any_key_signs(keys, lambda key: [_encoded(key, message, algorithm, encoding)], [provided])
+        signed = any_key_signs(keys, lambda key: [_encoded(key, message, algorithm, encoding)], [provided])
+        if signed and check.options.get("timestamp_field"):
+            return _body_timestamp_in_window(request, check.options, check)
+        return signed
 
     def _sign(self, delivery: SigningInput, secret: str, options: Mapping[str, Any]) -> dict[str, str]:
         self.validate_options(options)
@@ -135,8 +167,10 @@ class GenericHmac(Scheme):
     def event_type_signed(self, options: Mapping[str, Any]) -> bool:
         return not options.get("event_type_header")
 
+    # A body timestamp is signed too (the body always is): a provider that
+    # retries with a fresh one sends a new digest, so the id stays a key.
     def signs_timestamp(self, options: Mapping[str, Any]) -> bool:
-        return _settings(options)[4] is not None
+        return _settings(options)[4] is not None or bool(options.get("timestamp_field"))
 
     def replay_digest(self, request: Request, options: Mapping[str, Any]) -> str:
         *_, timestamp_header, template = _settings(options)
