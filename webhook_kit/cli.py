@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from shared import contract
 from webhook_kit import local as local_pipeline
 from webhook_kit.cli_base import (
     DEFAULT_CONFIG,
@@ -29,6 +31,7 @@ from webhook_kit.cli_base import (
     read_config,
 )
 from webhook_kit.devsecrets import dev_secret
+from webhook_kit.local.state import RunningPipeline, read_state, remove_state, write_state
 from webhook_kit.redrive_command import redrive
 
 app = typer.Typer(
@@ -52,6 +55,7 @@ _STYLES = {
     "rejected": ("⊘", "red"),
     "unavailable": ("!", "bold red"),
     "error": ("!", "bold red"),
+    "reloaded": ("⟳", "magenta"),
 }
 
 
@@ -69,6 +73,22 @@ def print_event(event: local_pipeline.PipelineEvent) -> None:
     console.print("  ".join(parts), soft_wrap=True)
 
 
+def this_python() -> str:
+    """The running interpreter as a command the user can type here: relative to the cwd when under it."""
+    relative = os.path.relpath(sys.executable)
+    return relative if not relative.startswith("..") else sys.executable
+
+
+def send_hint(pipeline: local_pipeline.LocalPipeline, source: str) -> str:
+    """A ``send`` command that reaches this pipeline as printed (this interpreter, this port)."""
+    command = f"{this_python()} -m webhook_kit send {source}"
+    if pipeline.host != local_pipeline.DEFAULT_HOST:
+        return f"{command} --url {pipeline.webhook_url(source)}"
+    if pipeline.port != local_pipeline.DEFAULT_PORT:
+        return f"{command} --port {pipeline.port}"
+    return command
+
+
 def _print_banner(pipeline: local_pipeline.LocalPipeline) -> None:
     console.print("[bold]webhook-kit local pipeline[/]")
     for source in pipeline.sources.values():
@@ -83,9 +103,11 @@ def _print_banner(pipeline: local_pipeline.LocalPipeline) -> None:
     console.print("  (dev secrets are derived from the source name: for local development only)")
     console.print(
         f"AWS APIs (moto, in memory: everything is lost on exit): [bold]{pipeline.aws_endpoint}[/]\n"
-        f"Try: [bold]python -m webhook_kit send {next(iter(pipeline.sources))}[/]   "
-        f"Redrive: [bold]python -m webhook_kit redrive SOURCE --endpoint-url {pipeline.aws_endpoint}[/]\n"
-        "Ctrl-C stops.\n"
+        f"Try: [bold]{escape(send_hint(pipeline, next(iter(pipeline.sources))))}[/]\n"
+        f"Redrive: [bold]{escape(this_python())} -m webhook_kit redrive SOURCE"
+        f" --endpoint-url {pipeline.aws_endpoint}[/]\n"
+        + ("Handlers reload when lambdas/ changes (queues and dead letters are kept). " if pipeline.reloads else "")
+        + "Ctrl-C stops.\n"
     )
 
 
@@ -108,6 +130,13 @@ def local(
     lambda_logs: Annotated[
         bool, typer.Option("--lambda-logs", help="Also print the functions' own JSON logs (Powertools).")
     ] = False,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            help="Restart the functions' workers when their code in lambdas/ changes, keeping the queues, "
+            "dead letters and idempotency records."
+        ),
+    ] = True,
 ) -> None:
     """Run the whole pattern on this machine: moto for AWS, the real verifier and processors.
 
@@ -118,7 +147,13 @@ def local(
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if lambda_logs else "CRITICAL")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     pipeline = local_pipeline.LocalPipeline(
-        cfg, host=host, port=port, aws_port=aws_port, visibility_scale=visibility_scale, reporter=print_event
+        cfg,
+        host=host,
+        port=port,
+        aws_port=aws_port,
+        visibility_scale=visibility_scale,
+        reporter=print_event,
+        reload=reload,
     )
     try:
         pipeline.start()
@@ -129,11 +164,14 @@ def local(
     _print_banner(pipeline)
     stopped = threading.Event()
     try:
+        # `send` finds this pipeline (its port) here while it runs.
+        write_state(RunningPipeline(url=pipeline.url, aws_endpoint=pipeline.aws_endpoint, pid=os.getpid()))
         while not stopped.wait(0.5):
             pass
     except KeyboardInterrupt:
         console.print("\nstopping: finishing the batches in hand…")
     finally:
+        remove_state()
         pipeline.stop()
     console.print("stopped; the local state is gone.")
 
@@ -153,8 +191,13 @@ def send(
         ),
     ] = None,
     url: Annotated[
-        str | None, typer.Option(help="Where to POST. Default: the local pipeline's URL for SOURCE.")
+        str | None,
+        typer.Option(
+            help="Where to POST. Default: SOURCE's URL on the local pipeline running from this directory, "
+            "else on port 8080."
+        ),
     ] = None,
+    port: Annotated[int | None, typer.Option(help="POST to the local pipeline on this port (`local --port`).")] = None,
     secret: Annotated[
         str | None,
         typer.Option(
@@ -178,7 +221,7 @@ def send(
 
     cfg = read_config(config, overrides)
     spec = find_source(cfg, source)
-    target = url or f"http://{local_pipeline.DEFAULT_HOST}:{local_pipeline.DEFAULT_PORT}/webhooks/{source}"
+    target = url or local_webhook_url(source, port)
     if secret is None:
         secret = dev_secret(spec.name, spec.scheme)
         if url is not None and not url.startswith(("http://127.0.0.1", "http://localhost")):
@@ -194,7 +237,7 @@ def send(
     try:
         response = sender.post(webhook)
     except requests.ConnectionError:
-        raise fail(f"nothing answers at {target}: is `python -m webhook_kit local` running?") from None
+        raise fail(f"nothing answers at {target}: is `make local` running, on another port (--port)?") from None
     except requests.RequestException as error:
         raise fail(f"POST {target} failed: {error}") from None
     try:
@@ -208,6 +251,14 @@ def send(
     )
     if response.status_code >= 300:
         raise typer.Exit(1)
+
+
+def local_webhook_url(source: str, port: int | None) -> str:
+    """SOURCE's URL on the local pipeline: on ``port``, else the one running from here, else the default port."""
+    base = f"http://{local_pipeline.DEFAULT_HOST}:{port or local_pipeline.DEFAULT_PORT}"
+    if port is None and (running := read_state()) is not None:
+        base = running.url
+    return f"{base}/{contract.WEBHOOK_PATH_PREFIX}/{source}"
 
 
 def main() -> None:

@@ -61,6 +61,8 @@ tracer = Tracer()
 # Called with the Lambda record and its Result, or with the exception that made it a
 # batch item failure. It runs inside the invocation and must not raise.
 OutcomeHook = Callable[[Mapping[str, Any], Result | Exception], None]
+# The same, given also the exception a record was (or was to be) dead-lettered for, else None.
+FailureHook = Callable[[Mapping[str, Any], Result | Exception, Exception | None], None]
 _LOG_KEYS = ["correlation_id", "source", "event_type"]
 
 
@@ -78,7 +80,7 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
-_observers: list[OutcomeHook] = []
+_observers: list[tuple[Callable[..., None], bool]] = []
 
 
 def runtime() -> Runtime:
@@ -126,13 +128,18 @@ def reset() -> None:
 
 
 @contextlib.contextmanager
-def observe(hook: OutcomeHook) -> Iterator[None]:
-    """Call ``hook`` with each record's outcome while the block runs (``reset`` does not end it)."""
-    _observers.append(hook)
+def observe(hook: OutcomeHook | FailureHook, *, failures: bool = False) -> Iterator[None]:
+    """Call ``hook`` with each record's outcome while the block runs (``reset`` does not end it).
+
+    With ``failures=True`` it is a ``FailureHook``: a third argument carries the permanent
+    failure a record was dead-lettered for (its type and reason are the DLQ's), else None.
+    """
+    entry = (hook, failures)
+    _observers.append(entry)
     try:
         yield
     finally:
-        _observers.remove(hook)
+        _observers.remove(entry)
 
 
 def _count(name: str) -> None:
@@ -203,9 +210,12 @@ def _decide(raw: Mapping[str, Any]) -> Outcome:
         logger.remove_keys(_LOG_KEYS)
 
 
-def _notify(raw: Mapping[str, Any], outcome: Result | Exception) -> None:
-    for hook in list(_observers):
-        hook(raw, outcome)
+def _notify(raw: Mapping[str, Any], outcome: Result | Exception, permanent: Exception | None = None) -> None:
+    for hook, failures in list(_observers):
+        if failures:
+            hook(raw, outcome, permanent)
+        else:
+            hook(raw, outcome)
 
 
 @tracer.capture_method
@@ -218,9 +228,9 @@ def record_handler(record: SQSRecord) -> str:
         _notify(raw, error)
         raise
     if outcome.error is not None:
-        _notify(raw, outcome.error)
+        _notify(raw, outcome.error, outcome.permanent)
         raise outcome.error
-    _notify(raw, outcome.result)
+    _notify(raw, outcome.result, outcome.permanent)
     return outcome.result.value
 
 

@@ -17,7 +17,7 @@ class PipelineEvent:
 
     ``stage`` is ``accepted``, ``handshake``, ``rejected`` or ``unavailable`` (HTTP),
     then ``processed``, ``duplicate``, ``unhandled``, ``retried``, ``dead-lettered``
-    or ``error`` (processor).
+    or ``error`` (processor); ``reloaded`` when the pipeline picked up changed code.
     """
 
     source: str
@@ -48,7 +48,9 @@ def verifier_event(source: str, status: int, body: str) -> PipelineEvent:
     return PipelineEvent(source, stage, status=status, detail=str(document.get("message", "")))
 
 
-def processor_event(source: LocalSource, record: Mapping[str, Any], outcome: str | None, failed: bool) -> PipelineEvent:
+def processor_event(
+    source: LocalSource, record: Mapping[str, Any], outcome: str | None, failed: bool, *, reason: str = ""
+) -> PipelineEvent:
     attributes = record.get("messageAttributes") or {}
     delivery_id = (attributes.get("delivery_id") or {}).get("stringValue")
     event_type = (attributes.get("event_type") or {}).get("stringValue") or ""
@@ -64,5 +66,8 @@ def processor_event(source: LocalSource, record: Mapping[str, Any], outcome: str
             detail = f"{detail} ({outcome})"
         return PipelineEvent(source.name, stage, delivery_id, detail=detail, event_type=event_type, attempt=attempt)
     stage = {"dead_lettered": "dead-lettered"}.get(outcome or "", outcome or "processed")
-    detail = "permanent failure: see failure_reason in the DLQ" if stage == "dead-lettered" else ""
+    detail = ""
+    if stage == "dead-lettered":
+        # The exception's type and message, as the DLQ's failure_type and failure_reason hold them.
+        detail = f"permanent failure, sent to the DLQ: {reason or 'see failure_reason there'}"
     return PipelineEvent(source.name, stage, delivery_id, detail=detail, event_type=event_type, attempt=attempt)

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from shared import contract
@@ -17,6 +18,7 @@ from webhook_kit.local.environments import processor_environment, verifier_envir
 from webhook_kit.local.events import PipelineEvent, Reporter
 from webhook_kit.local.front import Front
 from webhook_kit.local.poller import Poller
+from webhook_kit.local.reload import CodeWatcher, module_paths
 from webhook_kit.local.resources import (
     BUCKET_NAME,
     TABLE_NAME,
@@ -37,6 +39,8 @@ DEFAULT_VISIBILITY_SCALE = 0.05
 DEFAULT_VERIFIER_WORKERS = 4
 EVENT_HISTORY = 100_000
 VERIFIER_FUNCTION = "webhook-kit-verifier"
+# The Lambda code a reload watches, besides the modules passed as ``imports``.
+LAMBDA_MODULES = ("shared", "verifier", "processor", "handlers")
 
 # Wraps the verifier's AWS adapters (verifier.adapters.Adapters) in each verifier worker; picklable.
 VerifierAdaptersWrapper = Callable[[Any], Any]
@@ -44,6 +48,14 @@ VerifierAdaptersWrapper = Callable[[Any], Any]
 
 def processor_function(source: str) -> str:
     return f"webhook-kit-processor-{source}"
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def wrap_verifier_adapters(wrap: VerifierAdaptersWrapper) -> None:
@@ -72,7 +84,9 @@ class LocalPipeline:
     proxy passed in a set-up's arguments (docs/local.md). ``reporter`` runs in this process.
     ``lambda_log_level`` overrides the functions' Powertools log level (default: this process's
     ``POWERTOOLS_LOG_LEVEL`` if set, else the deployed one).
-    ``python -m webhook_kit local`` sets none of them but the reporter.
+    ``reload``: watch the Lambda code (and ``imports``) and recycle the workers of the functions
+    whose code changed, keeping moto's state (``webhook_kit.local.reload``).
+    ``python -m webhook_kit local`` sets none of them but the reporter and ``reload``.
     """
 
     def __init__(
@@ -94,6 +108,7 @@ class LocalPipeline:
         table_name: str = TABLE_NAME,
         bucket_name: str = BUCKET_NAME,
         lambda_log_level: str | None = None,
+        reload: bool = False,
     ) -> None:
         if visibility_scale <= 0:
             raise LocalPipelineError("the visibility scale must be above 0")
@@ -125,8 +140,15 @@ class LocalPipeline:
         self._aws: LocalAws | None = None
         self._front: Front | None = None
         self._pollers: list[Poller] = []
+        self._reload = reload
+        self._watcher: CodeWatcher | None = None
 
     # ---- lifecycle
+
+    @property
+    def reloads(self) -> bool:
+        """Whether changed Lambda code restarts the workers."""
+        return self._reload
 
     @property
     def url(self) -> str:
@@ -185,6 +207,32 @@ class LocalPipeline:
             )
             poller.start()
             self._pollers.append(poller)
+        if self._reload:
+            self._watcher = CodeWatcher(module_paths((*LAMBDA_MODULES, *self._imports)), self._reload_code, self._stop)
+            self._watcher.start()
+
+    def _reload_code(self, paths: list[Path]) -> None:
+        """Retire the workers of the functions whose code changed; the queues and tables stay as they are."""
+        (verifier_root,) = module_paths(["verifier"])
+        processor_roots = module_paths(["processor", "handlers"])
+        in_verifier = [path.is_relative_to(verifier_root) for path in paths]
+        in_processor = [any(path.is_relative_to(root) for root in processor_roots) for path in paths]
+        functions = []
+        if self.verifier is not None and not all(in_processor):
+            self.verifier.recycle()
+            functions.append("verifier")
+        if not all(in_verifier):
+            for pool in self.processors.values():
+                pool.recycle()
+            functions.append("processor")
+        shown = ", ".join(_shown(path) for path in paths[:3]) + (" …" if len(paths) > 3 else "")
+        self._report(
+            PipelineEvent(
+                "code",
+                "reloaded",
+                detail=f"{shown} changed: {' and '.join(functions)} workers restart after their current invocation",
+            )
+        )
 
     def _verifier_spec(self) -> FunctionSpec:
         return FunctionSpec(
@@ -223,6 +271,9 @@ class LocalPipeline:
     def stop(self) -> None:
         """Stop serving, let the pollers finish their batch, stop every worker and moto. Idempotent."""
         self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
         if self._front is not None:
             self._front.stop()
             self._front = None

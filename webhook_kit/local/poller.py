@@ -143,8 +143,14 @@ class Poller:
         source = self.source
         records = [lambda_sqs_record(message, source.queue_arn) for message in messages]
         outcomes: dict[str, str] = {}
+        reasons: dict[str, str] = {}
+
+        def note(message_id: str, outcome: str, reason: str) -> None:
+            outcomes[message_id] = outcome
+            reasons[message_id] = reason
+
         try:
-            response = worker.invoke({"Records": records}, outcomes.__setitem__)
+            response = worker.invoke({"Records": records}, note)
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures") or []}
         except WorkerDied as died:
             # A crashed Lambda answers nothing: the whole batch comes back.
@@ -166,4 +172,8 @@ class Poller:
                 )
         for record in records:
             message_id = record["messageId"]
-            self._report(processor_event(source, record, outcomes.get(message_id), message_id in failed))
+            self._report(
+                processor_event(
+                    source, record, outcomes.get(message_id), message_id in failed, reason=reasons.get(message_id, "")
+                )
+            )

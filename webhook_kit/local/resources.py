@@ -9,6 +9,7 @@ holding the source's development secret.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import json
 import logging
@@ -222,13 +223,26 @@ def url_host(host: str) -> str:
 
 
 def require_free_port(host: str, port: int, option: str) -> None:
+    """Fail, with the fix, when something listens on ``host:port``.
+
+    The probe binds as the servers do, with ``SO_REUSEADDR`` (werkzeug's and the
+    front's ``allow_reuse_address``): connections of a previous run left in
+    TIME-WAIT for a minute do not make the port unavailable to them, so not to
+    the probe either.
+    """
     if port == 0:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise LocalPipelineError(
+                    f"port {port} on {host} is in use: something is listening there (another `make local`?); "
+                    f"stop it, or choose another port with {option}"
+                ) from None
             raise LocalPipelineError(
-                f"port {port} on {host} is not available ({error.strerror or error}); choose another with {option}"
+                f"cannot listen on port {port} on {host} ({error.strerror or error}); choose another with {option}"
             ) from None

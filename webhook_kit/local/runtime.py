@@ -37,8 +37,10 @@ Setup = Callable[[], object]
 ProcessorCall = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 # Runs each invocation in the worker instead of the handler, and is given the handler to call.
 InvocationHook = Callable[[dict[str, Any], "FakeLambdaContext", ProcessorCall], Mapping[str, Any]]
-# In the parent: (messageId, what the processor decided for that record).
-OutcomeSink = Callable[[str, str], None]
+# In the parent: (messageId, what the processor decided for that record, why it was dead-lettered or "").
+OutcomeSink = Callable[[str, str, str], None]
+# A dead letter's reason on the console is cut here (the DLQ's failure_reason holds more).
+_REASON_CHARS = 200
 
 _CONTEXT = multiprocessing.get_context("spawn")
 _READY_SECONDS = 60.0
@@ -109,18 +111,23 @@ def _serve(spec: FunctionSpec, connection: Connection) -> None:
         if event is None:
             return
 
-        def note(record: Mapping[str, Any], outcome: Any) -> None:
+        def note(record: Mapping[str, Any], outcome: Any, permanent: Exception | None) -> None:
             # The batch response names only the failures; the console says what became of each record.
-            text = f"{type(outcome).__name__}: {outcome}" if isinstance(outcome, Exception) else str(outcome)
-            connection.send(("outcome", (record["messageId"], text)))
+            text = _describe(outcome) if isinstance(outcome, Exception) else str(outcome)
+            reason = _describe(permanent) if permanent is not None else ""
+            connection.send(("outcome", (record["messageId"], text, reason)))
 
         context = FakeLambdaContext(spec.name, spec.timeout_seconds)
         try:
-            with observe(note) if observe is not None else contextlib.nullcontext():
+            with observe(note, failures=True) if observe is not None else contextlib.nullcontext():
                 response = handler(event, context) if spec.hook is None else spec.hook(event, context, handler)
             connection.send(("response", dict(response)))
         except Exception as error:
             connection.send(("raised", repr(error)))
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:_REASON_CHARS]
 
 
 class Worker:
@@ -199,6 +206,9 @@ class WorkerPool:
         self._starting = 0
         self._closed = False
         self._changed = threading.Condition()
+        # Workers started before the last ``recycle`` run old code: each stops once it is released.
+        self._generation = 0
+        self._generations: dict[Worker, int] = {}
 
     @property
     def workers(self) -> tuple[Worker, ...]:
@@ -222,6 +232,7 @@ class WorkerPool:
             if self._idle:
                 return self._idle.pop(), False
             self._starting += 1
+            generation = self._generation
         try:
             worker = Worker(self.spec)
         finally:
@@ -230,15 +241,34 @@ class WorkerPool:
                 self._changed.notify_all()
         with self._changed:
             self._workers.append(worker)
+            self._generations[worker] = generation
         return worker, True
 
     def release(self, worker: Worker) -> None:
         with self._changed:
-            if worker.alive and not self._closed:
+            current = self._generations.get(worker) == self._generation
+            retire = worker.alive and not self._closed and not current
+            if worker.alive and not self._closed and current:
                 self._idle.append(worker)
             elif worker in self._workers:
-                self._workers.remove(worker)  # a crashed container: the next invocation gets a new one
+                # A crashed container, or one running old code: the next invocation gets a new one.
+                self._workers.remove(worker)
+                self._generations.pop(worker, None)
             self._changed.notify_all()
+        if retire:
+            worker.stop(5)
+
+    def recycle(self) -> None:
+        """Retire every worker (idle ones now, busy ones after their invocation): new ones import the code anew."""
+        with self._changed:
+            self._generation += 1
+            idle, self._idle = self._idle, []
+            for worker in idle:
+                self._workers.remove(worker)
+                self._generations.pop(worker, None)
+            self._changed.notify_all()
+        for worker in idle:
+            worker.stop(5)
 
     def invoke(self, event: Mapping[str, Any], outcomes: OutcomeSink | None = None) -> dict[str, Any]:
         worker, _ = self.acquire()
@@ -259,5 +289,6 @@ class WorkerPool:
             workers = list(self._workers)
             self._workers.clear()
             self._idle.clear()
+            self._generations.clear()
         for worker in workers:
             worker.stop(timeout)
