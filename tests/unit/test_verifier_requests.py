@@ -265,3 +265,19 @@ def test_twilio_json_post_with_empty_body_is_accepted() -> None:
     event = api_event("twilio", b"", {"X-Twilio-Signature": signature}, query={"bodySHA256": [digest]})
     outcome, _aws = _run("twilio", event, token)
     assert outcome.status == 202
+
+
+# --------------------------------------------------------------------------- 7. a timestamp in the body
+
+
+@pytest.mark.parametrize(("offset_seconds", "status"), [(-299, 202), (299, 202), (-301, 401), (301, 401)])
+def test_a_linear_style_body_timestamp_is_held_to_the_sources_window(offset_seconds: int, status: int) -> None:
+    # Linear: HMAC-SHA256 hex of the body in Linear-Signature, webhookTimestamp (ms) in the body.
+    options = {"signature_header": "Linear-Signature", "timestamp_field": "webhookTimestamp"}
+    options |= {"timestamp_unit": "milliseconds", "delivery_id_header": "Linear-Delivery"}
+    body = json.dumps({"type": "Issue", "webhookTimestamp": (NOW + offset_seconds) * 1000}).encode()
+    headers = get_scheme("generic-hmac").sign(body, "lin_secret", timestamp=NOW, options=options)
+    event = api_event("generic-hmac", body, {**headers, "Linear-Delivery": "d-7"})
+    outcome, aws = _run("generic-hmac", event, "lin_secret", options)
+    assert outcome.status == status
+    assert len(aws.sent) == (status == 202)
