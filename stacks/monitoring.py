@@ -29,6 +29,9 @@ from shared.contract import (
 from shared.contract import REASON_UNAUTHORIZED as REJECTED_SIGNATURE_REASON
 
 FIVE_MINUTES = Duration.minutes(5)
+# Every alarm's description ends with its entry here: `#<anchor>`, the entry's heading
+# (the alarm's name, `<source>` standing for a source's name) as GitHub makes it an anchor.
+RUNBOOK = "docs/reliability.md"
 
 
 @dataclass(frozen=True)
@@ -105,23 +108,26 @@ class Monitoring(Construct):
 
         for source in sources:
             self._alarm(
-                f"{source.name}-dead-letters",
+                "dead-letters",
                 source.dead_letter_queue.metric_approximate_number_of_messages_visible(
                     period=Duration.minutes(1), statistic="Maximum"
                 ),
+                source=source.name,
                 threshold=0,
                 description=f"Webhooks of '{source.name}' are in its dead-letter queue: fix, then redrive.",
             )
             self._alarm(
-                f"{source.name}-oldest-message",
+                "oldest-message",
                 source.queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum"),
+                source=source.name,
                 threshold=oldest_message_alarm_seconds,
                 description=f"Webhooks of '{source.name}' wait longer than {oldest_message_alarm_seconds} s.",
             )
-            self._lambda_alarms(f"{source.name}-processor", source.processor)
+            self._lambda_alarms("processor", source.processor, source=source.name)
             self._alarm(
-                f"{source.name}-signature-rejections",
+                "signature-rejections",
                 _rejection_rate(source.name),
+                source=source.name,
                 threshold=rejection_rate_percent,
                 description=f"Over {rejection_rate_percent}% of '{source.name}' webhooks fail signature checks "
                 "(at least 10 in 5 minutes).",
@@ -168,30 +174,48 @@ class Monitoring(Construct):
         )
         self.dashboard = self._dashboard(sources, verifier, api)
 
-    def _lambda_alarms(self, label: str, function: lambda_.IFunction) -> None:
+    def _lambda_alarms(self, label: str, function: lambda_.IFunction, *, source: str | None = None) -> None:
+        function_name = f"{source}-{label}" if source else label
         self._alarm(
             f"{label}-errors",
             function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+            source=source,
             threshold=0,
-            description=f"The {label} function failed (an unhandled error or a timeout).",
+            description=f"The {function_name} function failed (an unhandled error or a timeout).",
         )
         self._alarm(
             f"{label}-throttles",
             function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+            source=source,
             threshold=0,
-            description=f"The {label} function was throttled.",
+            description=f"The {function_name} function was throttled.",
         )
 
-    def _alarm(self, key: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> None:
+    def _alarm(
+        self,
+        entry: str,
+        metric: cloudwatch.IMetric,
+        *,
+        source: str | None = None,
+        threshold: float,
+        description: str,
+    ) -> None:
+        """One alarm, named `<stack>-[<source>-]<entry>` after this deployment and its runbook entry."""
+        key = f"{source}-{entry}" if source else entry
+        anchor = f"source-{entry}" if source else entry
         alarm = cloudwatch.Alarm(
             self,
             key,
+            # A stack name (128 characters at most) and a source name (32) keep this far
+            # below CloudWatch's 255. A named alarm cannot be replaced under the same name:
+            # renaming this construct (its logical id) must rename the alarm too.
+            alarm_name=f"{Stack.of(self).stack_name}-{key}",
             metric=metric,
             threshold=threshold,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=description,
+            alarm_description=f"{description} Runbook: {RUNBOOK}#{anchor}",
         )
         alarm.add_alarm_action(self._action)
         alarm.add_ok_action(self._action)

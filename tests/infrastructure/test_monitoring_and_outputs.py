@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from stacks import monitoring
 from tests.infrastructure.conftest import ROOT, Synthesized
 
 
@@ -144,6 +145,47 @@ def test_every_alarm_has_a_runbook_entry(default_stack: Synthesized) -> None:
             if key.startswith(f"{source.name}-"):
                 generic = "<source>" + key[len(source.name) :]
         assert any(f"`{generic}`" in heading for heading in headings), f"no runbook entry for alarm {generic}"
+
+
+def _github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation but hyphens dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower()).replace(" ", "-")
+
+
+def _runbook_entry(alarm_key: str, source_names: list[str]) -> str:
+    """The runbook entry of an alarm key: its source's name (the longest that fits) as `<source>`."""
+    for name in sorted(source_names, key=len, reverse=True):
+        if alarm_key.startswith(f"{name}-"):
+            return "<source>" + alarm_key[len(name) :]
+    return alarm_key
+
+
+@pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
+def test_every_alarm_is_named_after_its_deployment_and_links_its_runbook_entry(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(stack)
+    runbook = ROOT / monitoring.RUNBOOK
+    entries = {
+        _github_anchor(line): line.removeprefix("### ").strip("`")
+        for line in runbook.read_text().splitlines()
+        if line.startswith("### `")
+    }
+    source_names = [source.name for source in synth.config.sources]
+    alarms = _alarms(synth)
+    assert len(alarms) == 5 * len(source_names) + 5
+    prefix = f"{synth.config.stack_name}-"
+    for alarm in alarms:
+        name = alarm["AlarmName"]
+        assert name.startswith(prefix), name
+        entry = _runbook_entry(name.removeprefix(prefix), source_names)
+        anchor = _github_anchor(f"### `{entry}`")
+        assert entries.get(anchor) == entry, f"no runbook heading ### `{entry}` for alarm {name}"
+        assert alarm["AlarmDescription"].endswith(f" Runbook: {monitoring.RUNBOOK}#{anchor}"), name
+    assert len({alarm["AlarmName"] for alarm in alarms}) == len(alarms)
+    # The longest stack name (128) and source name (32) the configuration allows stay
+    # within CloudWatch's 255-character alarm names.
+    assert 128 + 1 + 32 + max(len(entry.removeprefix("<source>")) for entry in entries.values()) <= 255
 
 
 # Stand-ins for the pseudo parameters of the environment-agnostic template.
