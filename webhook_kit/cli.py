@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 from datetime import datetime
@@ -163,6 +164,8 @@ def local(
     os.environ.update(local_pipeline.aws_environment(pipeline.aws_endpoint))
     _print_banner(pipeline)
     stopped = threading.Event()
+    # `timeout`, `kill` and process managers stop it with SIGTERM: the same orderly stop as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         # `send` finds this pipeline (its port) here while it runs.
         write_state(RunningPipeline(url=pipeline.url, aws_endpoint=pipeline.aws_endpoint, pid=os.getpid()))
