@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,12 @@ class Synthesized:
         return self.template.find_resources(type_)
 
 
+# The feature flags `cdk synth` and `cdk deploy` set (cdk.json), so the tests see the deployed template.
+FEATURE_FLAGS: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
 def synthesize(config: WebhookKitConfig) -> Synthesized:
-    app = cdk.App()
+    app = cdk.App(context=FEATURE_FLAGS)
     stack = WebhookKitStack(app, config.stack_name, config=config)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     template = Template.from_stack(stack)  # synthesizes, which runs the nag aspect
