@@ -240,7 +240,9 @@ def send(
     try:
         response = sender.post(webhook)
     except requests.ConnectionError:
-        raise fail(f"nothing answers at {target}: is `make local` running, on another port (--port)?") from None
+        raise fail(
+            f"nothing answers at {target}: is `python -m webhook_kit local` running? (on another port: pass --port)"
+        ) from None
     except requests.RequestException as error:
         raise fail(f"POST {target} failed: {error}") from None
     try:

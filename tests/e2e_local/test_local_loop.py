@@ -1,7 +1,7 @@
 """The newcomer's loop on `make local`: restart at once, edit a handler while it runs, redrive.
 
 A pipeline of its own per test, on a configuration written here (one source,
-two receives before the DLQ) and a handler module written into ``tmp_path``
+three receives before the DLQ) and a handler module written into ``tmp_path``
 that the workers import (``imports=``). Shown: a restart on the same ports
 right after a stop starts (TIME-WAIT connections do not hold the ports); an
 edited handler takes effect without a restart, with the queued message and
@@ -33,8 +33,10 @@ unhandled_events = "acknowledge"
 [[sources]]
 name = "{SOURCE}"
 scheme = "standard-webhooks"
-timeout_seconds = 10
-max_receive_count = 2
+# Scaled by 0.05, a 6 s visibility timeout and three receives: the retried message is still
+# queued when the edited handler is in place, even on a busy machine.
+timeout_seconds = 20
+max_receive_count = 3
 """
 # The handler as first written: a permanent failure for one delivery, a retryable one for the other.
 BROKEN = """
