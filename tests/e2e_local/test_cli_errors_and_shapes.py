@@ -96,7 +96,8 @@ def test_local_reports_an_invalid_configuration_by_field(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["local", "--config", str(broken)])
 
     assert result.exit_code == 1
-    assert "sources.0.name" in result.output
+    # A source whose name is itself invalid is named by its position.
+    assert "sources[#1].name" in result.output
 
 
 def test_send_to_a_pipeline_that_is_not_running_says_so() -> None:
