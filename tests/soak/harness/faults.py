@@ -31,10 +31,12 @@ def seeded_random(seed: float) -> random.Random:
 class FlakySqsAdapters:
     """The verifier's adapters with SendMessage failing now and then (the verifier answers 503)."""
 
-    def __init__(self, inner: Any, *, rate: float, rng: random.Random, tally: Any) -> None:
+    def __init__(self, inner: Any, *, rate: float, seed: float, tally: Any) -> None:
         self._inner = inner
         self._rate = rate
-        self._rng = rng
+        # Seeded per process: the partial that builds this is pickled into every verifier worker,
+        # and one shared seed gave them all the same stream of faults.
+        self._rng = seeded_random(hash((seed, os.getpid())))
         self._rng_lock = threading.Lock()
         self._tally = tally
 

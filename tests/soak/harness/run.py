@@ -93,7 +93,7 @@ def run_soak(
             visibility_scale=options.visibility_scale,
             reporter=stages,
             verifier_adapters=functools.partial(
-                FlakySqsAdapters, rate=options.send_failure_rate, rng=seeded_random(rng.random()), tally=tally
+                FlakySqsAdapters, rate=options.send_failure_rate, seed=rng.random(), tally=tally
             ),
             processor_setup=[functools.partial(handle_everything, ledger)],
             processor_hook=ProcessorFaults(
