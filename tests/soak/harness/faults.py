@@ -96,10 +96,14 @@ class ProcessorFaults:
             try:
                 response = call(event, short)
             except SimulatedDeath:
+                assert state.died_in is not None
+                # Checked before anything is counted: under load the runtime may stop this invocation at
+                # its timeout during the check, and a death counted without its check would look like
+                # one that left no INPROGRESS record.
+                left = self._in_progress_left(state.died_in_records)
                 tally.add("died_mid_handler")
                 tally.add("completed_before_death", state.handled)
-                assert state.died_in is not None
-                if self._in_progress_left(state.died_in_records):
+                if left:
                     tally.add("in_progress_left")
                 os._exit(DEATH_EXIT_CODE)
             if die_after is not None and state.handled >= 1:
