@@ -241,7 +241,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     state = runtime()
     if state.settings.source:
         # Per invocation rather than as a default dimension: defaults outlive the
-        # runtime, and `make local` plays every source's processor in one process.
+        # runtime, which install() may replace with another source's (tests do).
         metrics.add_dimension("source", state.settings.source)
     state.idempotency.config.register_lambda_context(context)
     return process_partial_response(

@@ -23,6 +23,6 @@ def function_metrics(service: str | None = None) -> Metrics:
 
     Powertools' ``Metrics`` instances otherwise share one metric set and one
     set of default dimensions per process, so one function's dimensions would
-    leak into another's wherever several run in one process (tests, `make local`).
+    leak into another's wherever several run in one process (the tests).
     """
     return Metrics(provider=_Provider(namespace=NAMESPACE, service=service))

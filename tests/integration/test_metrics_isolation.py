@@ -1,4 +1,4 @@
-"""Two functions in one process (tests, `make local`) keep their metric dimensions apart.
+"""Two functions in one process (as in the tests) keep their metric dimensions apart.
 
 Powertools' ``Metrics`` instances share one metric set and one set of default
 dimensions per process unless each has a provider of its own; the processor's
