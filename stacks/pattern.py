@@ -12,7 +12,8 @@ from constructs import Construct
 from shared import contract
 from stacks.claim_check import ClaimCheckBucket, claim_check_prefix
 from stacks.config import WebhookKitConfig
-from stacks.ingress import ApiSource, FirewallSource, WebhookApi, WebhookFirewall
+from stacks.firewall import FirewallSource, WebhookFirewall
+from stacks.ingress import ApiSource, WebhookApi
 from stacks.lambda_factory import LambdaFactory, retention
 from stacks.monitoring import MonitoredSource, Monitoring
 from stacks.processors import IdempotencyTable, SourceProcessor, idempotency_key_prefix

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.ingress import integer_greater_than_regex, source_path_regex
+from stacks.firewall import integer_greater_than_regex, source_path_regex
 from tests.infrastructure.conftest import Synthesized
 
 
