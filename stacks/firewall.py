@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from aws_cdk import Stack
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from shared import contract
 from stacks.checkov import skip_checks
+from stacks.waf_budget import DEFAULT_MAX_IP_SETS, DEFAULT_MAX_WCU, check_web_acl_budget
 
 WEBHOOK_PATH_PREFIX = contract.WEBHOOK_PATH_PREFIX
+
+# One optional segment before /webhooks: the stage on the execute-api URL
+# ("/prod/webhooks/x"), a base path on a custom domain, or nothing. Only
+# characters that no decoding or path normalisation can change: no "%", no ".",
+# no empty segment. Stage names ([A-Za-z0-9_], stacks/config.py) fit.
+_PREFIX = r"(?:/[A-Za-z0-9_-]+)?"
+# What the firewall lets reach API Gateway at all: one source segment of the
+# characters source names are made of (stacks/source_config.py SOURCE_NAME), then
+# an optional trailing slash. Anything else is blocked before any other rule.
+CANONICAL_PATH_REGEX = rf"^{_PREFIX}/{WEBHOOK_PATH_PREFIX}/[a-z0-9-]+/?$"
+
+PATH_LABEL_NAMESPACE = "webhook-kit:path:"
+FROM_LABEL_NAMESPACE = "webhook-kit:from:"
 
 
 @dataclass(frozen=True)
@@ -24,23 +40,64 @@ class FirewallSource:
     allowed_cidrs: Sequence[str] = ()
 
 
+@dataclass
+class _AllowList:
+    """One IP set: a CIDR list of one IP version, shared by every source that lists exactly these addresses."""
+
+    ip_version: int
+    addresses: tuple[str, ...]
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """``ipv4-<hash of the addresses>``: the same for every source listing exactly these addresses."""
+        digest = hashlib.sha256(" ".join(self.addresses).encode()).hexdigest()
+        return f"ipv{self.ip_version}-{digest[:16]}"
+
+    @property
+    def label(self) -> str:
+        return f"{FROM_LABEL_NAMESPACE}{self.key}"
+
+
 class WebhookFirewall(Construct):
     """A REGIONAL WAF web ACL for the API stage, its rules generated from configuration.
 
-    In priority order: per-source IP allow-lists (one rule labels a request to
-    an allow-listed source's path, the next blocks it unless it comes from the
-    source's addresses), the AWS managed IP-reputation list, a per-IP rate
-    limit, and the body-size cap.
+    In priority order:
+
+    1. ``canonical-path`` blocks every request whose URI path, as received (no
+       text transformation), is not ``[/<prefix>]/webhooks/<name>[/]`` in
+       characters that no decoding or normalisation changes
+       (``CANONICAL_PATH_REGEX``). "/webhooks/%73tripe", "//webhooks/stripe",
+       "/x/../webhooks/stripe" and "/prod/webhooks/Stripe" stop here, so the
+       rules below can compare the raw path (3 WCU a regex) instead of decoding
+       and normalising it per source (23 WCU). The query string is not part of
+       the path, so a genuine delivery to ``https://<api>/<stage>/webhooks/<name>?...``
+       passes. The rule is there whether or not a source is allow-listed: which
+       paths reach the API must not change when a first allow-list is added.
+    2. ``from-<list>``, one per distinct IP set: labels a request from the set's
+       addresses. Sources whose lists (per IP version) are identical share the
+       IP set and this rule, and each IP set is referenced once in the web ACL
+       (AWS WAF allows 50 reference statements per web ACL).
+    3. Per allow-listed source, ``path-<name>`` labels a request on the source's
+       path, and ``allow-list-<name>`` blocks it unless a ``from`` label of one
+       of the source's lists is present.
+    4. The AWS managed IP-reputation list, a per-IP rate limit, the body-size cap.
 
     The rate limit does not count an allow-listed provider's requests to its
     own source's path. A provider sends every delivery from a few addresses,
     so a busy burst trips a per-IP limit meant for single attackers, and some
     providers never retry a refused delivery (GitHub). Those requests stay
     bounded by the source's own API Gateway throttle and still need a valid
-    signature. The exemption reuses what the allow-list rule already computes:
-    its path match labels the request (the costly part: a regex and two text
-    transformations, evaluated once per source), and the rate rule's scope-down
-    only matches that label and the same IP sets, a few capacity units a source.
+    signature. The exemption costs one label match: a request that reaches the
+    rate rule carrying a ``path`` label came from that source's addresses (the
+    ``allow-list`` rule blocked every other), so the scope-down leaves out the
+    whole ``path`` label namespace.
+
+    Budgets are checked at synth (``stacks.waf_budget``): the rules' capacity
+    against ``max_wcu`` (1,500 WCU: above it AWS WAF charges extra), the IP sets
+    against ``max_ip_sets`` (the account's default quota per Region, shared with
+    other web ACLs there), references and IP set sizes against AWS WAF's fixed
+    quotas. ``capacity`` and ``ip_set_count`` say what this firewall uses.
 
     ``metric_name`` is the web ACL's CloudWatch metric name, which AWS WAF
     reports as the ``WebACL`` dimension of its metrics (AWS WAF Developer Guide,
@@ -61,19 +118,34 @@ class WebhookFirewall(Construct):
         rate_limit: int,
         max_body_bytes: int,
         body_inspection_kb: int,
+        max_wcu: int = DEFAULT_MAX_WCU,
+        max_ip_sets: int = DEFAULT_MAX_IP_SETS,
     ) -> None:
         super().__init__(scope, construct_id)
-        rules: list[wafv2.CfnWebACL.RuleProperty] = []
-        from_providers: list[wafv2.CfnWebACL.StatementProperty] = []
-        for source in sources:
-            if not source.allowed_cidrs:
-                continue
-            label = f"webhook-kit:path:{source.name}"
-            rules.append(_label_rule(f"path-{source.name}", len(rules), _path_statement(source.name), label))
-            on_path = _label_statement(label)
-            from_allowed = self._allowed_addresses(source)
-            rules.append(_block_rule(f"allow-list-{source.name}", len(rules), _and(on_path, _not(from_allowed))))
-            from_providers.append(_and(on_path, from_allowed))
+        lists_of_source = {source.name: _allow_lists(source) for source in sources if source.allowed_cidrs}
+        shared: dict[str, _AllowList] = {}
+        for name, lists in lists_of_source.items():
+            for allow_list in lists:
+                known = shared.setdefault(allow_list.key, allow_list)
+                if known.addresses != allow_list.addresses:  # a hash collision must not merge two lists
+                    raise ValueError(f"allow-lists {known.sources} and {name} hash alike; change either list")
+                known.sources.append(name)
+        self.ip_sets = {key: self._ip_set(allow_list) for key, allow_list in shared.items()}
+
+        rules: list[wafv2.CfnWebACL.RuleProperty] = [
+            _block_rule("canonical-path", 0, _not(_raw_path_statement(CANONICAL_PATH_REGEX)))
+        ]
+        for key, allow_list in shared.items():
+            rules.append(_label_rule(f"from-{key}", len(rules), _ip_set_statement(self.ip_sets[key]), allow_list.label))
+        for name, lists in lists_of_source.items():
+            path_label = f"{PATH_LABEL_NAMESPACE}{name}"
+            rules.append(
+                _label_rule(f"path-{name}", len(rules), _raw_path_statement(source_path_regex(name)), path_label)
+            )
+            from_allowed = _or([_label_statement(allow_list.label) for allow_list in lists])
+            rules.append(
+                _block_rule(f"allow-list-{name}", len(rules), _and(_label_statement(path_label), _not(from_allowed)))
+            )
         rules.append(_managed_rule("AWSManagedRulesAmazonIpReputationList", priority=len(rules)))
         rules.append(
             _block_rule(
@@ -84,12 +156,26 @@ class WebhookFirewall(Construct):
                         limit=rate_limit,
                         aggregate_key_type="IP",
                         evaluation_window_sec=300,
-                        scope_down_statement=_not(_or(from_providers)) if from_providers else None,
+                        scope_down_statement=(
+                            _not(_label_statement(PATH_LABEL_NAMESPACE, scope="NAMESPACE")) if lists_of_source else None
+                        ),
                     )
                 ),
             )
         )
         rules.append(_block_rule("body-size", len(rules), _body_size_statement(max_body_bytes, body_inspection_kb)))
+        self.capacity = check_web_acl_budget(
+            Stack.of(self).resolve(rules),
+            ip_sets={
+                f"the IPv{allow_list.ip_version} allow-list of {', '.join(allow_list.sources)}": len(
+                    allow_list.addresses
+                )
+                for allow_list in shared.values()
+            },
+            max_wcu=max_wcu,
+            max_ip_sets=max_ip_sets,
+        )
+        self.ip_set_count = len(self.ip_sets)
         self.web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
@@ -117,49 +203,65 @@ class WebhookFirewall(Construct):
         )
         self.metric_name = metric_name
 
-    def _allowed_addresses(self, source: FirewallSource) -> wafv2.CfnWebACL.StatementProperty:
-        """A statement matching the source's allow-listed addresses: one IP set per IP version."""
-        ip_set_statements = []
-        for version, label in ((4, "IPV4"), (6, "IPV6")):
-            cidrs = [cidr for cidr in source.allowed_cidrs if ipaddress.ip_network(cidr).version == version]
-            if not cidrs:
-                continue
-            ip_set = wafv2.CfnIPSet(
-                self,
-                f"AllowList-{source.name}-{label}",
-                scope="REGIONAL",
-                ip_address_version=label,
-                addresses=cidrs,
-                description=f"webhook-kit allow-list of source {source.name}",
-            )
-            ip_set_statements.append(
-                wafv2.CfnWebACL.StatementProperty(
-                    ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(arn=ip_set.attr_arn)
-                )
-            )
-        return _or(ip_set_statements)
+    def _ip_set(self, allow_list: _AllowList) -> wafv2.CfnIPSet:
+        # The id comes from the addresses, not from a source: it stays put while the
+        # list does, whichever sources share it. An edited list is a new IP set, which
+        # CloudFormation creates before pointing the web ACL at it and deleting the old.
+        return wafv2.CfnIPSet(
+            self,
+            f"AllowList-{allow_list.key}",
+            scope="REGIONAL",
+            ip_address_version=f"IPV{allow_list.ip_version}",
+            addresses=list(allow_list.addresses),
+            description=_description(allow_list.sources),
+        )
+
+
+def _allow_lists(source: FirewallSource) -> list[_AllowList]:
+    """The source's CIDRs as one list per IP version, normalised and sorted so equal lists compare equal."""
+    networks = {ipaddress.ip_network(cidr) for cidr in source.allowed_cidrs}
+    lists = []
+    for version in (4, 6):
+        same_version = sorted(
+            (n for n in networks if n.version == version), key=lambda n: (n.network_address, n.prefixlen)
+        )
+        if same_version:
+            lists.append(_AllowList(ip_version=version, addresses=tuple(str(network) for network in same_version)))
+    return lists
+
+
+def _description(sources: Sequence[str]) -> str:
+    """Which sources use an IP set, within the 256 characters AWS::WAFv2::IPSet allows."""
+    shown = list(sources)
+    while True:
+        hidden = len(sources) - len(shown)
+        text = f"webhook-kit allow-list of {', '.join(shown)}" + (f" and {hidden} more" if hidden else "")
+        if len(text) <= 256:
+            return text
+        shown.pop()
 
 
 def source_path_regex(source_name: str) -> str:
-    """A regex for the URI paths that reach a source: with or without the stage prefix."""
-    # The execute-api URL carries the stage ("/prod/webhooks/x"), a custom domain may not.
+    """A regex for the canonical URI paths that reach a source: with or without a stage or base path."""
     # Non-capturing: AWS WAF refuses capturing subexpressions (AWS WAF Developer Guide,
     # "Supported regular expression syntax in AWS WAF").
-    return rf"^(?:/[^/]+)?/{WEBHOOK_PATH_PREFIX}/{re.escape(source_name)}/?$"
+    return rf"^{_PREFIX}/{WEBHOOK_PATH_PREFIX}/{re.escape(source_name)}/?$"
 
 
-def _path_statement(source_name: str) -> wafv2.CfnWebACL.StatementProperty:
+def _raw_path_statement(regex: str) -> wafv2.CfnWebACL.StatementProperty:
+    """The URI path as received against ``regex``: no transformation, the canonical-path rule's doing."""
     return wafv2.CfnWebACL.StatementProperty(
         regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
             field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
-            regex_string=source_path_regex(source_name),
-            # Decode and normalise first, so "/webhooks/%73tripe" or "//webhooks/stripe"
-            # cannot slip past an allow-list.
-            text_transformations=[
-                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="URL_DECODE"),
-                wafv2.CfnWebACL.TextTransformationProperty(priority=1, type="NORMALIZE_PATH"),
-            ],
+            regex_string=regex,
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
         )
+    )
+
+
+def _ip_set_statement(ip_set: wafv2.CfnIPSet) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(arn=ip_set.attr_arn)
     )
 
 
@@ -222,9 +324,9 @@ def _not(statement: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.Statem
     return wafv2.CfnWebACL.StatementProperty(not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=statement))
 
 
-def _label_statement(label: str) -> wafv2.CfnWebACL.StatementProperty:
+def _label_statement(key: str, *, scope: str = "LABEL") -> wafv2.CfnWebACL.StatementProperty:
     return wafv2.CfnWebACL.StatementProperty(
-        label_match_statement=wafv2.CfnWebACL.LabelMatchStatementProperty(scope="LABEL", key=label)
+        label_match_statement=wafv2.CfnWebACL.LabelMatchStatementProperty(scope=scope, key=key)
     )
 
 
