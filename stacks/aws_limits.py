@@ -13,9 +13,10 @@ SQS_STANDARD_MAX_BATCH = 10_000
 MAX_BODY_LIMIT = 4 * 1024 * 1024
 # SQS' message size limit counts body and attributes together.
 SQS_MAX_MESSAGE_BYTES = 256 * 1024
-# Lambda allows 4 KB of environment variables per function; the verifier's other
-# variables and Powertools' take well under 500 bytes.
-VERIFIER_SOURCES_BUDGET = 3500
+# API Gateway: resources per REST API, 300 by default (adjustable; API Gateway Developer
+# Guide, "Amazon API Gateway quotas"). Each source is one, with / and /webhooks.
+API_GATEWAY_MAX_RESOURCES = 300
+MAX_SOURCES = API_GATEWAY_MAX_RESOURCES - 2
 SQS_MAX_RETENTION_DAYS = 14
 DAY_SECONDS = contract.DAY_SECONDS
 # The retention values CloudWatch Logs accepts (PutRetentionPolicy, retentionInDays).

@@ -19,12 +19,13 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from shared import contract
 from stacks.aws_limits import (
+    API_GATEWAY_MAX_RESOURCES,
     DAY_SECONDS,
     LOG_RETENTION_DAYS,
     MAX_BODY_LIMIT,
+    MAX_SOURCES,
     SQS_MAX_MESSAGE_BYTES,
     SQS_MAX_RETENTION_DAYS,
-    VERIFIER_SOURCES_BUDGET,
 )
 from stacks.source_config import SOURCE_NAME, GenericHmacOptions, SchemeName, SourceConfig, StrictModel
 
@@ -124,13 +125,7 @@ class WebhookKitConfig(StrictModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"sources: duplicate source name(s) {', '.join(duplicates)}")
-        estimate = self.verifier_sources_size_estimate()
-        if estimate > VERIFIER_SOURCES_BUDGET:
-            raise ValueError(
-                f"sources: the verifier's WEBHOOK_SOURCES setting would be about {estimate} bytes; Lambda allows "
-                f"4 KB for all environment variables, so keep it under {VERIFIER_SOURCES_BUDGET} (fewer sources, "
-                "or shorter generic options)"
-            )
+        self._scale_rules()
         if self.api_throttle_burst < self.api_throttle_rate:
             raise ValueError("api_throttle_burst must be at least api_throttle_rate")
         above_ceiling = [
@@ -188,23 +183,26 @@ class WebhookKitConfig(StrictModel):
                 f"idempotency_expiry_seconds to at least {life * DAY_SECONDS} {shorten}"
             )
 
-    def verifier_sources_size_estimate(self) -> int:
-        """Bytes of the verifier's WEBHOOK_SOURCES once deployed, queue URLs and ARNs at their usual length."""
-        import json
+    def _scale_rules(self) -> None:
+        """What the layout of stacks/source_stack.py needs of the sources, checked before anything is built."""
+        from stacks.source_stack import source_label
+        from stacks.source_table import pack
 
-        placeholder_url = "https://sqs.ap-southeast-2.amazonaws.com/123456789012/" + "Q" * 64
-        placeholder_arn = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:" + "S" * 48
-        entries = {
-            source.name: {
-                "scheme": source.scheme,
-                "queue_url": placeholder_url,
-                "secret_arn": source.secret_arn or placeholder_arn,
-                "tolerance_seconds": source.tolerance_seconds,
-                "options": source.verifier_options(),
-            }
-            for source in self.sources
-        }
-        return len(json.dumps(entries, separators=(",", ":")))
+        if len(self.sources) > MAX_SOURCES:
+            raise ValueError(
+                f"sources: {len(self.sources)} sources, over the {MAX_SOURCES} one deployment holds (API Gateway "
+                f"allows {API_GATEWAY_MAX_RESOURCES} resources a REST API by default, the root and /webhooks "
+                "included): split them between two deployments (stack_name), or raise the quota and MAX_SOURCES"
+            )
+        labels: dict[str, str] = {}
+        for source in self.sources:
+            other = labels.setdefault(source_label(source.name), source.name)
+            if other != source.name:
+                raise ValueError(
+                    f"sources: '{other}' and '{source.name}' make the same CloudFormation name "
+                    f"({source_label(source.name)}), for their stacks and outputs: rename one"
+                )
+        pack(self.sources)
 
     def source(self, name: str) -> SourceConfig:
         for candidate in self.sources:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
@@ -110,33 +111,37 @@ class WebhookApi(Construct):
             status_code="404",
             templates={"application/json": '{"message": "not found"}'},
         )
-        integration = apigw.LambdaIntegration(verifier, proxy=True, allow_test_invoke=False)
-        webhooks = self.api.root.add_resource(WEBHOOK_PATH_PREFIX)
-        self.methods: dict[str, apigw.Method] = {}
-        for source in sources:
-            method = webhooks.add_resource(source.name).add_method("POST", integration)
-            self.methods[source.name] = method
-            skip_checks(
-                method,
-                {
-                    "CKV_AWS_59": "Providers cannot present AWS credentials; each webhook is authenticated by its "
-                    "signature in the verifier, behind the WAF."
-                },
-            )
-            NagSuppressions.add_resource_suppressions(
-                method,
-                [
-                    {
-                        "id": "AwsSolutions-APIG4",
-                        "reason": "Providers cannot present AWS or Cognito credentials; each webhook is "
-                        "authenticated by its signature in the verifier, behind the WAF.",
-                    },
-                    {
-                        "id": "AwsSolutions-COG4",
-                        "reason": "Providers cannot use a Cognito user pool; webhooks are authenticated by signature.",
-                    },
+        self.webhooks = self.api.root.add_resource(WEBHOOK_PATH_PREFIX)
+        # Each source's POST method lives in the source's nested stack (stacks/source_stack.py).
+        # The API itself answers only GET / here, with the same 404 as an unknown path: a
+        # REST API needs one method of its own to be deployed.
+        root_method = self.api.root.add_method(
+            "GET",
+            apigw.MockIntegration(
+                request_templates={"application/json": '{"statusCode": 404}'},
+                integration_responses=[
+                    apigw.IntegrationResponse(
+                        status_code="404", response_templates={"application/json": '{"message": "not found"}'}
+                    )
                 ],
-            )
+            ),
+            method_responses=[apigw.MethodResponse(status_code="404")],
+        )
+        _unauthenticated(root_method, "it answers 404 and reaches nothing")
+        # One permission for every source's method, not one per method: the verifier's
+        # resource-based policy is capped at 20 KB, about 60 method-scoped statements.
+        verifier.add_permission(
+            "ApiInvokes",
+            principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            action="lambda:InvokeFunction",
+            source_arn=self.api.arn_for_execute_api("POST", f"/{WEBHOOK_PATH_PREFIX}/*", "*"),
+        )
+        # The deployment must be replaced when the set of methods changes; the CDK sees only
+        # the methods of this stack, so the sources' names go into its logical id, and it
+        # waits for the source stacks that hold the methods (``wait_for``).
+        self.api.latest_deployment.add_to_logical_id(  # type: ignore[union-attr]
+            {"sources": [source.name for source in sources], "method": _SOURCE_METHOD_VERSION}
+        )
         NagSuppressions.add_resource_suppressions(
             self.api,
             [
@@ -183,3 +188,48 @@ class WebhookApi(Construct):
 
     def url_for(self, source_name: str) -> str:
         return self.api.url_for_path(f"/{WEBHOOK_PATH_PREFIX}/{source_name}")
+
+    def wait_for(self, holder: Construct) -> None:
+        """Deploy the API only after ``holder`` (a source's stack, with its method) is in place."""
+        self.api.latest_deployment.node.add_dependency(holder)  # type: ignore[union-attr]
+
+
+# Change when add_source_method builds a different method: the API is then deployed anew.
+_SOURCE_METHOD_VERSION = 1
+
+
+def add_source_method(
+    scope: Construct, source_name: str, *, api: apigw.IRestApi, webhooks: apigw.IResource, verifier: lambda_.IFunction
+) -> apigw.Method:
+    """``POST /webhooks/<source_name>`` in ``scope``'s stack, proxied to the verifier.
+
+    The parent's ``WebhookApi`` grants API Gateway the invocation once for every
+    source; the method's own integration adds no permission.
+    """
+    here_api = apigw.RestApi.from_rest_api_attributes(
+        scope, "Api", rest_api_id=api.rest_api_id, root_resource_id=api.rest_api_root_resource_id
+    )
+    here_webhooks = apigw.Resource.from_resource_attributes(
+        scope, "Webhooks", rest_api=here_api, resource_id=webhooks.resource_id, path=f"/{WEBHOOK_PATH_PREFIX}"
+    )
+    # What LambdaIntegration builds, less the per-method invoke permission it would add.
+    integration = apigw.Integration(
+        type=apigw.IntegrationType.AWS_PROXY,
+        integration_http_method="POST",
+        uri=f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}:lambda:path/2015-03-31/functions/"
+        f"{verifier.function_arn}/invocations",
+    )
+    method = here_webhooks.add_resource(source_name).add_method("POST", integration)
+    _unauthenticated(method, "each webhook is authenticated by its signature in the verifier, behind the WAF")
+    return method
+
+
+def _unauthenticated(method: apigw.Method, why: str) -> None:
+    skip_checks(method, {"CKV_AWS_59": f"Providers cannot present AWS credentials; {why}."})
+    NagSuppressions.add_resource_suppressions(
+        method,
+        [
+            {"id": "AwsSolutions-APIG4", "reason": f"Providers cannot present AWS or Cognito credentials; {why}."},
+            {"id": "AwsSolutions-COG4", "reason": f"Providers cannot use a Cognito user pool; {why}."},
+        ],
+    )

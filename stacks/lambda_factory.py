@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -85,18 +85,11 @@ class LambdaFactory(Construct):
         super().__init__(scope, construct_id)
         self._retention = retention(log_retention_days)
         self._removal_policy = removal_policy
-        self._code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=_ASSET_EXCLUDES)
+        # One Code per stack: the CDK binds an asset to the stack that first uses it, and
+        # the sources' nested stacks each hold functions (the asset itself is published once).
+        self._codes: dict[str, lambda_.Code] = {}
         self.powertools_version = pinned_version("aws-lambda-powertools")
-        # Resolved by CloudFormation at deploy time (a template parameter of type
-        # AWS::SSM::Parameter::Value<String>), so synth stays offline and the template names the
-        # release, not a layer number or account. The layer rather than Powertools bundled into
-        # the asset: DESIGN.md's choice, a small asset, and AWS' build of the compiled
-        # dependencies (pydantic-core, wrapt) for arm64. The cost: a Region where Powertools
-        # publishes no parameter cannot deploy (README, "Powertools, Python 3.13 and Regions").
-        layer_arn = ssm.StringParameter.value_for_string_parameter(
-            self, powertools_layer_parameter(self.powertools_version)
-        )
-        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
+        self._layers: dict[str, lambda_.ILayerVersion] = {}
 
     def function(
         self,
@@ -129,7 +122,7 @@ class LambdaFactory(Construct):
             construct_id,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            code=self._code,
+            code=self._code_for(scope),
             handler=handler,
             description=description,
             memory_size=memory_mb,
@@ -137,7 +130,7 @@ class LambdaFactory(Construct):
             role=role,
             log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE,
-            layers=[self.powertools_layer],
+            layers=[self._layer_for(scope)],
             environment={**contract.powertools_environment(service), **environment},
         )
         skip_checks(function, FUNCTION_SKIPS)
@@ -166,6 +159,30 @@ class LambdaFactory(Construct):
             apply_to_children=True,
         )
         return function
+
+    def _layer_for(self, scope: Construct) -> lambda_.ILayerVersion:
+        """The Powertools layer, looked up by each stack itself (a nested stack too: no parameter to pass down)."""
+        stack = Stack.of(scope)
+        if stack.node.path not in self._layers:
+            # Resolved by CloudFormation at deploy time (a template parameter of type
+            # AWS::SSM::Parameter::Value<String>), so synth stays offline and the template names the
+            # release, not a layer number or account. The layer rather than Powertools bundled into
+            # the asset: DESIGN.md's choice, a small asset, and AWS' build of the compiled
+            # dependencies (pydantic-core, wrapt) for arm64. The cost: a Region where Powertools
+            # publishes no parameter cannot deploy (README, "Powertools, Python 3.13 and Regions").
+            layer_arn = ssm.StringParameter.value_for_string_parameter(
+                stack, powertools_layer_parameter(self.powertools_version)
+            )
+            self._layers[stack.node.path] = lambda_.LayerVersion.from_layer_version_arn(
+                stack, "PowertoolsLayer", layer_arn
+            )
+        return self._layers[stack.node.path]
+
+    def _code_for(self, scope: Construct) -> lambda_.Code:
+        stack = Stack.of(scope).node.path
+        if stack not in self._codes:
+            self._codes[stack] = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=_ASSET_EXCLUDES)
+        return self._codes[stack]
 
 
 _RETENTION = {

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Names, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from shared import contract
-from stacks.claim_check import ClaimCheckBucket, claim_check_prefix
+from stacks.claim_check import ClaimCheckBucket
 from stacks.config import WebhookKitConfig
 from stacks.firewall import FirewallSource, WebhookFirewall
 from stacks.ingress import ApiSource, WebhookApi
 from stacks.lambda_factory import LambdaFactory, retention
 from stacks.monitoring import MonitoredSource, Monitoring
-from stacks.processors import IdempotencyTable, SourceProcessor, idempotency_key_prefix
-from stacks.queues import SourceQueues
-from stacks.secrets import SourceSecret
+from stacks.processors import IdempotencyTable
+from stacks.source_stack import (
+    OUTPUT_DEAD_LETTER_QUEUE_NAME,
+    OUTPUT_PROCESSOR_NAME,
+    OUTPUT_QUEUE_NAME,
+    Shared,
+    SourceStack,
+)
+from stacks.source_table import SourceTableParameters
 
 
 class WebhookIngestion(Construct):
     """Receive webhooks: WAF → API Gateway → verifier → SQS per source → processor per source.
 
     Put it in any CDK app: ``WebhookIngestion(self, "Webhooks", config=load_config("webhook-kit.toml"))``.
-    The created resources are public attributes, for grants and outputs.
+    The created resources are public attributes, for grants and outputs; each
+    source's are in its nested stack, ``sources[name]`` (stacks/source_stack.py).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: WebhookKitConfig) -> None:
@@ -42,28 +47,8 @@ class WebhookIngestion(Construct):
         )
         self.idempotency = IdempotencyTable(self, "Idempotency", removal_policy=removal)
 
-        self.secrets: dict[str, SourceSecret] = {}
-        self.queues: dict[str, SourceQueues] = {}
-        for source in config.sources:
-            self.secrets[source.name] = SourceSecret(
-                self,
-                f"Secret-{source.name}",
-                source_name=source.name,
-                existing_secret_arn=source.secret_arn,
-                existing_secret_kms_key_arn=source.secret_kms_key_arn,
-                removal_policy=removal,
-            )
-            self.queues[source.name] = SourceQueues(
-                self,
-                f"Queues-{source.name}",
-                visibility_timeout_seconds=source.visibility_timeout,
-                max_receive_count=source.max_receive_count,
-                retention_days=config.queue_retention_days,
-                dead_letter_retention_days=config.dead_letter_retention_days,
-                removal_policy=removal,
-            )
-
         stack = Stack.of(self)
+        table_parameters = SourceTableParameters(config, stack.stack_name)
         self.verifier = factory.function(
             self,
             "Verifier",
@@ -73,18 +58,7 @@ class WebhookIngestion(Construct):
             memory_mb=config.verifier_memory_mb,
             timeout_seconds=config.verifier_timeout_seconds,
             environment=contract.verifier_environment(
-                sources_json=stack.to_json_string(
-                    {
-                        source.name: contract.source_route(
-                            scheme=source.scheme,
-                            queue_url=self.queues[source.name].queue.queue_url,
-                            secret_arn=self.secrets[source.name].secret.secret_arn,
-                            tolerance_seconds=source.tolerance_seconds,
-                            options=source.verifier_options(),
-                        )
-                        for source in config.sources
-                    }
-                ),
+                table=contract.table_in_parameters(table_parameters.names, table_parameters.digest),
                 max_body_bytes=config.max_body_bytes,
                 claim_check_bucket=self.claim_check.bucket.bucket_name,
                 claim_check_threshold_bytes=config.claim_check_threshold_bytes,
@@ -92,27 +66,8 @@ class WebhookIngestion(Construct):
                 tracer=config.verifier_tracer,
             ),
         )
-
-        self.processors: dict[str, SourceProcessor] = {}
-        for source in config.sources:
-            queues = self.queues[source.name]
-            self.processors[source.name] = SourceProcessor(
-                self,
-                f"Processor-{source.name}",
-                factory=factory,
-                source_name=source.name,
-                queue=queues.queue,
-                dead_letter_queue=queues.dead_letter_queue,
-                table_name=self.idempotency.table.table_name,
-                bucket_name=self.claim_check.bucket.bucket_name,
-                idempotency_expiry_seconds=config.idempotency_expiry_seconds,
-                unhandled_events=config.unhandled_events,
-                memory_mb=source.memory_mb,
-                timeout_seconds=source.timeout_seconds,
-                batch_size=source.batch_size,
-                batching_window_seconds=source.batching_window_seconds,
-                max_concurrency=source.max_concurrency,
-            )
+        verifier_role = self.verifier.role
+        assert verifier_role is not None  # the factory always gives a role
 
         # CloudWatch keys the API's metrics on its name and the web ACL's on its metric
         # name, not on a resource id: both get a name of this deployment (stack and
@@ -134,6 +89,27 @@ class WebhookIngestion(Construct):
             log_retention=retention(config.log_retention_days),
             removal_policy=removal,
         )
+        self.monitoring = Monitoring(self, "Monitoring", alarm_email=config.alarm_email, removal_policy=removal)
+
+        shared = Shared(
+            config=config,
+            factory=factory,
+            removal_policy=removal,
+            api=self.api.api,
+            webhooks=self.api.webhooks,
+            verifier=self.verifier,
+            verifier_role=verifier_role,
+            table_name=self.idempotency.table.table_name,
+            bucket_name=self.claim_check.bucket.bucket_name,
+            alarm_action=self.monitoring.action,
+        )
+        self.sources: dict[str, SourceStack] = {}
+        for source in config.sources:
+            self.sources[source.name] = SourceStack(self, f"Source-{source.name}", source=source, shared=shared)
+            self.api.wait_for(self.sources[source.name])
+        table_parameters.create(self, self.sources)
+        self._grant_verifier(table_parameters)
+
         self.firewall = WebhookFirewall(
             self,
             "Firewall",
@@ -144,86 +120,44 @@ class WebhookIngestion(Construct):
             max_body_bytes=config.max_body_bytes,
             body_inspection_kb=config.waf_body_inspection_kb,
         )
-        self._grant(config)
-        self.monitoring = Monitoring(
-            self,
-            "Monitoring",
+        self.monitoring.watch(
             sources=[
                 MonitoredSource(
-                    name=source.name,
-                    queue=self.queues[source.name].queue,
-                    dead_letter_queue=self.queues[source.name].dead_letter_queue,
-                    processor=self.processors[source.name].function,
+                    name=name,
+                    queue_name=stack.output(OUTPUT_QUEUE_NAME),
+                    dead_letter_queue_name=stack.output(OUTPUT_DEAD_LETTER_QUEUE_NAME),
+                    processor_name=stack.output(OUTPUT_PROCESSOR_NAME),
                 )
-                for source in config.sources
+                for name, stack in self.sources.items()
             ],
             verifier=self.verifier,
             api=self.api.api,
             web_acl_metric_name=self.firewall.metric_name,
-            alarm_email=config.alarm_email,
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
             rejection_rate_percent=config.rejection_rate_alarm_percent,
             waf_blocked_threshold=config.waf_blocked_alarm_threshold,
-            removal_policy=removal,
         )
 
-    def _grant(self, config: WebhookKitConfig) -> None:
-        """Least privilege: each function gets exactly the calls its code makes, on its own source's data."""
-        bucket = self.claim_check.bucket
-        table = self.idempotency.table
+    def _grant_verifier(self, table_parameters: SourceTableParameters) -> None:
+        """The verifier's own policy: the same size for 3 sources or 100 (queues and secrets grant it themselves)."""
         verifier_role = self.verifier.role
-        assert verifier_role is not None  # the factory always gives a role
-        for source in config.sources:
-            queues = self.queues[source.name]
-            queues.queue.grant(self.verifier, "sqs:SendMessage")
-            self.secrets[source.name].grant_read(self.verifier)
-            own_objects = bucket.arn_for_objects(claim_check_prefix(source.name) + "*")
-            verifier_role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["s3:PutObject"], resources=[own_objects])
-            )
-
-            processor = self.processors[source.name].function
-            # The event source mapping grants the receive/delete calls on its own queue.
-            queues.dead_letter_queue.grant(processor, "sqs:SendMessage")
-            processor.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                    resources=[table.table_arn],
-                    # Each of these calls names one partition key: only this source's records.
-                    conditions={
-                        "ForAllValues:StringLike": {
-                            "dynamodb:LeadingKeys": [idempotency_key_prefix(source.name) + "#*"]
-                        }
-                    },
-                )
-            )
-            processor.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[own_objects]))
-            # Without ListBucket S3 answers a missing object with 403, which the
-            # processor must treat as retryable; with it, 404 (a permanent failure).
-            # No s3:prefix condition: a GetObject carries no prefix, so S3 would
-            # judge the 404 without it and answer 403 again. Listing reveals only
-            # key names (hashes), never a body.
-            processor.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
-            _allow_objects_under(processor.role, [source.name], "read its own source's claim-check objects")
-        _allow_objects_under(
-            verifier_role,
-            [source.name for source in config.sources],
-            "write each source's claim-check objects under that source's prefix, at keys derived from the delivery",
+        assert verifier_role is not None
+        # The bucket holds nothing but claim checks, every source's under its own prefix.
+        verifier_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.claim_check.bucket.arn_for_objects("*")])
         )
-
-
-def _allow_objects_under(role: iam.IRole | None, source_names: list[str], why: str) -> None:
-    if role is None:
-        return
-    prefixes = "|".join(re.escape(claim_check_prefix(name)) for name in source_names)
-    NagSuppressions.add_resource_suppressions(
-        role,
-        [
-            {
-                "id": "AwsSolutions-IAM5",
-                "reason": f"Objects under one source's prefix of the claim-check bucket only: the function must {why}.",
-                "appliesTo": [{"regex": f"/^Resource::<.*ClaimCheckBucket[0-9A-F]+\\.Arn>/(?:{prefixes})\\*$/"}],
-            }
-        ],
-        apply_to_children=True,
-    )
+        verifier_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["ssm:GetParameters"], resources=table_parameters.arns(Stack.of(self)))
+        )
+        NagSuppressions.add_resource_suppressions(
+            verifier_role,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "The claim-check bucket holds only claim checks: the verifier writes every source's, "
+                    "each under its source's prefix, at keys derived from the delivery.",
+                    "appliesTo": [{"regex": "/^Resource::<.*ClaimCheckBucket[0-9A-F]+\\.Arn>/\\*$/"}],
+                }
+            ],
+            apply_to_children=True,
+        )

@@ -22,35 +22,8 @@ class WebhookKitStack(Stack):
         self._outputs(config)
 
     def _outputs(self, config: WebhookKitConfig) -> None:
+        """The deployment's outputs; each source's (URL, secret, queues) are its nested stack's outputs."""
         ingestion = self.ingestion
-        for source in config.sources:
-            name = source.name
-            label = "".join(part.capitalize() for part in name.split("-"))
-            queues = ingestion.queues[name]
-            CfnOutput(
-                self,
-                f"{label}WebhookUrl",
-                value=ingestion.api.url_for(name),
-                description=f"Give this URL to '{name}' as the webhook endpoint",
-            )
-            CfnOutput(
-                self,
-                f"{label}SecretArn",
-                value=ingestion.secrets[name].secret.secret_arn,
-                description=f"Secrets Manager secret holding '{name}' signing secrets",
-            )
-            CfnOutput(
-                self,
-                f"{label}QueueUrl",
-                value=queues.queue.queue_url,
-                description=f"Queue of verified '{name}' webhooks",
-            )
-            CfnOutput(
-                self,
-                f"{label}DeadLetterQueueUrl",
-                value=queues.dead_letter_queue.queue_url,
-                description=f"Dead letters of '{name}': redrive with `python -m webhook_kit redrive {name}`",
-            )
         CfnOutput(
             self,
             "IdempotencyTableName",

@@ -10,7 +10,9 @@ neither CDK nor AWS SDKs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 # ---- shared constants
@@ -69,6 +71,12 @@ ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 ENV_SOURCES = "WEBHOOK_SOURCES"
+# A deployment's source table is data, not environment (Lambda allows 4 KB of it):
+# SSM parameters, named here comma-separated, each a ``source_table_chunk``.
+ENV_SOURCES_PARAMETERS = "WEBHOOK_SOURCES_PARAMETERS"
+# The digest of the table this function's configuration was built with: a cold start
+# that reads an older table (CloudFormation may update the function first) reads again.
+ENV_SOURCES_DIGEST = "WEBHOOK_SOURCES_DIGEST"
 ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
 ENV_CLAIM_CHECK_BUCKET = "CLAIM_CHECK_BUCKET"
 ENV_CLAIM_CHECK_THRESHOLD_BYTES = "CLAIM_CHECK_THRESHOLD_BYTES"
@@ -104,18 +112,78 @@ def source_route(
     }
 
 
+# ---- the source table
+
+# What one SSM parameter may hold: the advanced tier's 8 KB (AWS Systems Manager User Guide,
+# "Managing parameter tiers"); a chunk that fits the standard tier's 4 KB stays standard
+# (intelligent tiering), so a small deployment pays nothing for it.
+SOURCE_TABLE_PARAMETER_BYTES = 8 * 1024
+# GetParameters takes at most 10 names a call (Systems Manager API Reference, GetParameters).
+SSM_GET_PARAMETERS_MAX_NAMES = 10
+
+
+def source_table_parameter_name(stack_name: str, index: int) -> str:
+    """The SSM parameter holding chunk ``index`` of a deployment's source table."""
+    return f"/webhook-kit/{stack_name}/sources/{index}"
+
+
+def source_table_digest(description: Any) -> str:
+    """A short digest of what the table was built from (JSON-serialisable; the same on every machine)."""
+    canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def source_table_chunk(digest: str, routes: Mapping[str, Any]) -> dict[str, Any]:
+    """One parameter's value: the table's digest and some of its ``source_route`` entries."""
+    return {"digest": digest, "sources": dict(routes)}
+
+
+def pack_source_table(sizes: Mapping[str, int], budget: int = SOURCE_TABLE_PARAMETER_BYTES) -> list[list[str]]:
+    """Source names in chunks whose entries (``sizes``: name -> bytes) fit ``budget`` each, in order.
+
+    In order, so that appending a source changes only the last chunk. A source
+    whose entry alone is over the budget raises ValueError naming it.
+    """
+    overhead = len(json.dumps(source_table_chunk("0" * 16, {})))
+    chunks: list[list[str]] = []
+    used = budget
+    for name, size in sizes.items():
+        entry = len(json.dumps(name)) + 2 + size + 2  # '"name": ' + entry + ', '
+        if overhead + entry > budget:
+            raise ValueError(
+                f"sources[{name}]: its entry in the source table would take about {size} bytes, over the "
+                f"{budget} bytes an SSM parameter holds; shorten its options"
+            )
+        if used + entry > budget:
+            chunks.append([])
+            used = overhead
+        chunks[-1].append(name)
+        used += entry
+    return chunks
+
+
+def table_in_parameters(parameter_names: Sequence[str], digest: str) -> dict[str, str]:
+    """The verifier's source-table variables for a table kept in SSM parameters (deployments)."""
+    return {ENV_SOURCES_PARAMETERS: ",".join(parameter_names), ENV_SOURCES_DIGEST: digest}
+
+
+def table_inline(sources_json: str) -> dict[str, str]:
+    """The verifier's source-table variable for a table given whole (tests, a few sources: 4 KB in all)."""
+    return {ENV_SOURCES: sources_json}
+
+
 def verifier_environment(
     *,
-    sources_json: str,
+    table: Mapping[str, str],
     max_body_bytes: int,
     claim_check_bucket: str,
     claim_check_threshold_bytes: int,
     secrets_max_age_seconds: int,
     tracer: bool,
 ) -> dict[str, str]:
-    """The verifier's own variables; ``sources_json`` maps each source name to its ``source_route``."""
+    """The verifier's own variables; ``table`` from ``table_in_parameters`` or ``table_inline``."""
     return {
-        ENV_SOURCES: sources_json,
+        **table,
         ENV_MAX_BODY_BYTES: str(max_body_bytes),
         ENV_CLAIM_CHECK_BUCKET: claim_check_bucket,
         ENV_CLAIM_CHECK_THRESHOLD_BYTES: str(claim_check_threshold_bytes),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.contract import SSM_GET_PARAMETERS_MAX_NAMES
 
 
 class DependencyError(RuntimeError):
@@ -123,3 +125,15 @@ class AwsAdapters:
         if not message_id:
             raise DependencyError("SendMessage returned no MessageId")
         return str(message_id)
+
+
+def read_ssm_parameters(names: Sequence[str]) -> dict[str, str]:
+    """The values of SSM parameters, ``SSM_GET_PARAMETERS_MAX_NAMES`` a call; absent ones are left out."""
+    import boto3
+
+    client = boto3.client("ssm")
+    values: dict[str, str] = {}
+    for start in range(0, len(names), SSM_GET_PARAMETERS_MAX_NAMES):
+        answer = client.get_parameters(Names=list(names[start : start + SSM_GET_PARAMETERS_MAX_NAMES]))
+        values.update({parameter["Name"]: parameter["Value"] for parameter in answer["Parameters"]})
+    return values

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,8 @@ from shared.contract import (
     ENV_SECRETS_GRACE_SECONDS,
     ENV_SECRETS_MAX_AGE_SECONDS,
     ENV_SOURCES,
+    ENV_SOURCES_DIGEST,
+    ENV_SOURCES_PARAMETERS,
     MIN_SECRETS_MAX_AGE_SECONDS,
 )
 from shared.schemes import SCHEMES, SchemeConfigError
@@ -28,6 +30,10 @@ from shared.schemes import SCHEMES, SchemeConfigError
 
 class ConfigError(ValueError):
     """The environment does not describe a working verifier (a deployment bug)."""
+
+
+# Reads SSM parameters by name: name -> value (verifier.adapters.read_ssm_parameters).
+ParameterReader = Callable[[Sequence[str]], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class VerifierConfig:
     claim_check_threshold_bytes: int = DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES
     secrets_max_age_seconds: int = DEFAULT_SECRETS_MAX_AGE_SECONDS
     secrets_grace_seconds: int = DEFAULT_SECRETS_GRACE_SECONDS
+    # False when the parameters held an older table than the function was configured
+    # with (CloudFormation updated the function first): the handler reads them again.
+    sources_current: bool = True
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -123,15 +132,52 @@ def _source(name: str, spec: Any) -> SourceConfig:
     )
 
 
-def load_config(env: Mapping[str, str] | None = None) -> VerifierConfig:
-    """Parse and validate the verifier's environment; ConfigError names the bad variable."""
-    env = os.environ if env is None else env
+def _table_from_parameters(env: Mapping[str, str], read: ParameterReader) -> tuple[dict[str, Any], bool]:
+    """The source table kept in SSM parameters, and whether it is the one this function was configured with."""
+    names = [name for name in env[ENV_SOURCES_PARAMETERS].split(",") if name]
+    values = read(names)
+    table: dict[str, Any] = {}
+    digests = set()
+    for name in names:
+        where = f"{ENV_SOURCES_PARAMETERS}: parameter {name}"
+        if name not in values:
+            raise ConfigError(f"{where} does not exist")
+        try:
+            chunk = json.loads(values[name])
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{where} is not JSON: {error}") from None
+        if not isinstance(chunk, dict) or not isinstance(chunk.get("sources"), dict):
+            raise ConfigError(f'{where} must be a JSON object {{"digest": ..., "sources": {{...}}}}')
+        overlap = sorted(set(table) & set(chunk["sources"]))
+        if overlap:
+            raise ConfigError(f"{where} repeats source(s) {', '.join(overlap)}")
+        table.update(chunk["sources"])
+        digests.add(chunk.get("digest"))
+    return table, digests == {env.get(ENV_SOURCES_DIGEST)}
+
+
+def _table(env: Mapping[str, str], read: ParameterReader | None) -> tuple[dict[str, Any], bool]:
+    if env.get(ENV_SOURCES_PARAMETERS):
+        if read is None:
+            raise ConfigError(f"{ENV_SOURCES_PARAMETERS} is set but nothing was given to read SSM parameters")
+        return _table_from_parameters(env, read)
     try:
         raw_sources = json.loads(env.get(ENV_SOURCES) or "{}")
     except json.JSONDecodeError as error:
         raise ConfigError(f"{ENV_SOURCES} is not JSON: {error}") from None
     if not isinstance(raw_sources, dict):
         raise ConfigError(f"{ENV_SOURCES} must be a JSON object of source name -> settings")
+    return raw_sources, True
+
+
+def load_config(env: Mapping[str, str] | None = None, *, read_parameters: ParameterReader | None = None) -> VerifierConfig:
+    """Parse and validate the verifier's environment; ConfigError names the bad variable.
+
+    The source table is ``WEBHOOK_SOURCES`` (JSON) or, in a deployment, the SSM
+    parameters named by ``WEBHOOK_SOURCES_PARAMETERS``, read with ``read_parameters``.
+    """
+    env = os.environ if env is None else env
+    raw_sources, current = _table(env, read_parameters)
     sources = {name: _source(name, spec) for name, spec in raw_sources.items()}
     threshold = _int(env, ENV_CLAIM_CHECK_THRESHOLD_BYTES, DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES)
     max_body = _int(env, ENV_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES)
@@ -153,4 +199,5 @@ def load_config(env: Mapping[str, str] | None = None) -> VerifierConfig:
         claim_check_threshold_bytes=threshold,
         secrets_max_age_seconds=max_age,
         secrets_grace_seconds=_int(env, ENV_SECRETS_GRACE_SECONDS, DEFAULT_SECRETS_GRACE_SECONDS),
+        sources_current=current,
     )

@@ -34,7 +34,7 @@ from shared.contract import (
 )
 from shared.contract import METRICS_NAMESPACE as NAMESPACE
 from shared.metrics import function_metrics
-from verifier.adapters import Adapters, AwsAdapters
+from verifier.adapters import Adapters, AwsAdapters, read_ssm_parameters
 from verifier.config import VerifierConfig, load_config
 from verifier.core import Outcome, process
 
@@ -50,14 +50,23 @@ metrics = function_metrics(SERVICE)
 TRACER_ENABLED = os.environ.get("WEBHOOK_KIT_VERIFIER_TRACER", "false").lower() == "true"
 
 
+# How often a function whose source table is older than its configuration reads it again.
+TABLE_RETRY_SECONDS = 5.0
+
+
 @dataclass
 class Runtime:
     config: VerifierConfig
     adapters: Adapters
     clock: Callable[[], float] = field(default=time.time)
+    loaded_at: float = field(default_factory=time.monotonic)
 
 
 _runtime: Runtime | None = None
+
+
+def _load_config() -> VerifierConfig:
+    return load_config(read_parameters=read_ssm_parameters)
 
 
 def _aws_adapters(config: VerifierConfig) -> AwsAdapters:
@@ -70,8 +79,14 @@ def runtime() -> Runtime:
     """The cold-start state: config from the environment, AWS adapters."""
     global _runtime
     if _runtime is None:
-        config = load_config()
+        config = _load_config()
         _runtime = Runtime(config, _aws_adapters(config))
+    elif not _runtime.config.sources_current and time.monotonic() - _runtime.loaded_at >= TABLE_RETRY_SECONDS:
+        # A new source may be missing from the table read at the cold start; its other
+        # sources are served meanwhile (a missing one answers 404 and its provider retries).
+        logger.warning("source table older than this function's configuration: reading it again")
+        _runtime.config = _load_config()
+        _runtime.loaded_at = time.monotonic()
     return _runtime
 
 
@@ -83,7 +98,7 @@ def install(
 ) -> Runtime:
     """Replace parts of the runtime (tests); what is not given comes from the environment."""
     global _runtime
-    config = config or load_config()
+    config = config or _load_config()
     _runtime = Runtime(
         config=config,
         adapters=adapters or _aws_adapters(config),

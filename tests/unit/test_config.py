@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from stacks.arns import secret_arn_for_policies, secret_arn_is_complete
+from stacks.aws_limits import API_GATEWAY_MAX_RESOURCES, MAX_SOURCES
 from stacks.config import ConfigError, SchemeName, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -326,13 +327,21 @@ def test_scheme_names_match_the_verifier_registry() -> None:
     assert set(SchemeName.__args__) == set(SCHEMES)
 
 
-def test_too_many_sources_for_the_verifiers_environment_are_refused() -> None:
+def test_a_deployment_holds_as_many_sources_as_api_gateway_gives_it_resources() -> None:
     data = _base()
-    data["sources"] = [{"name": f"source-{i}", "scheme": "github"} for i in range(14)]
+    data["sources"] = [{"name": f"source-{i}", "scheme": "github"} for i in range(MAX_SOURCES)]
+    assert len(parse_config(data).sources) == MAX_SOURCES == API_GATEWAY_MAX_RESOURCES - 2
+    data["sources"].append({"name": "one-more", "scheme": "github"})
     message = _error(data)
-    assert "WEBHOOK_SOURCES" in message and "4 KB" in message
-    data["sources"] = data["sources"][:10]
-    assert parse_config(data).verifier_sources_size_estimate() < 3500
+    assert f"{MAX_SOURCES + 1} sources" in message and f"{API_GATEWAY_MAX_RESOURCES} resources" in message
+    assert "stack_name" in message  # the fix: a second deployment
+
+
+def test_two_source_names_that_make_one_cloudformation_name_are_refused() -> None:
+    data = _base()
+    data["sources"] = [{"name": "shop-1", "scheme": "github"}, {"name": "shop1", "scheme": "github"}]
+    message = _error(data)
+    assert "'shop-1' and 'shop1'" in message and "Shop1" in message and "rename one" in message
 
 
 @pytest.mark.parametrize("seconds", [0, 1, 59])

@@ -2,19 +2,21 @@
 
 Built only through the contract's builders, as ``stacks/pattern.py`` and
 ``stacks/processors.py`` build them, so a name, a default or a shape cannot
-drift between the deployed and the local functions. Added locally: the
-endpoint and credentials of moto, tracing and metrics switched off (nothing
-would receive them) and, when asked, another log level.
+drift between the deployed and the local functions. The verifier's source
+table goes into moto's SSM parameters, packed as a deployment packs it, and the
+verifier reads it from there as it does in AWS. Added locally: the endpoint and
+credentials of moto, tracing and metrics switched off (nothing would receive
+them) and, when asked, another log level.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from shared import contract
 from stacks.config import WebhookKitConfig
-from webhook_kit.local.resources import LocalPipelineError, LocalSource, aws_environment
+from webhook_kit.local.resources import LocalPipelineError, LocalSource, aws_environment, local_client
 
 _NOT_SIMULATED = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
 
@@ -24,6 +26,32 @@ def _local(service: str, endpoint: str, log_level: str | None, own: Mapping[str,
     if log_level is not None:
         powertools[contract.ENV_LOG_LEVEL] = log_level
     return {**aws_environment(endpoint), **_NOT_SIMULATED, **powertools, **own}
+
+
+def publish_source_table(
+    config: WebhookKitConfig, sources: Mapping[str, LocalSource], *, endpoint: str
+) -> dict[str, str]:
+    """Write the verifier's source table to SSM parameters; the variables that name them."""
+    routes = {
+        source.name: contract.source_route(
+            scheme=source.scheme,
+            queue_url=sources[source.name].queue_url,
+            secret_arn=sources[source.name].secret_arn,
+            tolerance_seconds=source.tolerance_seconds,
+            options=source.verifier_options(),
+        )
+        for source in config.sources
+    }
+    digest = contract.source_table_digest(routes)
+    chunks = contract.pack_source_table({name: len(json.dumps(route)) for name, route in routes.items()})
+    ssm = local_client("ssm", endpoint)
+    names = []
+    for index, chunk in enumerate(chunks):
+        name = contract.source_table_parameter_name(config.stack_name, index)
+        value = json.dumps(contract.source_table_chunk(digest, {source: routes[source] for source in chunk}))
+        ssm.put_parameter(Name=name, Value=value, Type="String", Tier="Intelligent-Tiering", Overwrite=True)
+        names.append(name)
+    return contract.table_in_parameters(names, digest)
 
 
 def verifier_environment(
@@ -39,18 +67,7 @@ def verifier_environment(
         endpoint,
         log_level,
         contract.verifier_environment(
-            sources_json=json.dumps(
-                {
-                    source.name: contract.source_route(
-                        scheme=source.scheme,
-                        queue_url=sources[source.name].queue_url,
-                        secret_arn=sources[source.name].secret_arn,
-                        tolerance_seconds=source.tolerance_seconds,
-                        options=source.verifier_options(),
-                    )
-                    for source in config.sources
-                }
-            ),
+            table=publish_source_table(config, sources, endpoint=endpoint),
             max_body_bytes=config.max_body_bytes,
             claim_check_bucket=bucket_name,
             claim_check_threshold_bytes=config.claim_check_threshold_bytes,
@@ -61,8 +78,15 @@ def verifier_environment(
     # Fail now, naming the variable, rather than on the first webhook.
     from verifier.config import ConfigError, load_config
 
+    ssm = local_client("ssm", endpoint)
+
+    def read(names: Sequence[str]) -> dict[str, str]:
+        batch = contract.SSM_GET_PARAMETERS_MAX_NAMES
+        answers = [ssm.get_parameters(Names=list(names[at : at + batch])) for at in range(0, len(names), batch)]
+        return {parameter["Name"]: parameter["Value"] for answer in answers for parameter in answer["Parameters"]}
+
     try:
-        load_config(environment)
+        load_config(environment, read_parameters=read)
     except ConfigError as error:
         raise LocalPipelineError(f"the verifier refuses this configuration: {error}") from None
     return environment
