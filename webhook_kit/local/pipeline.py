@@ -17,7 +17,7 @@ from stacks.config import WebhookKitConfig
 from webhook_kit.local.environments import processor_environment, verifier_environment
 from webhook_kit.local.events import PipelineEvent, Reporter
 from webhook_kit.local.front import Front
-from webhook_kit.local.poller import Poller
+from webhook_kit.local.poller import LONG_POLL_SECONDS, Poller
 from webhook_kit.local.reload import CodeWatcher, module_paths
 from webhook_kit.local.resources import (
     BUCKET_NAME,
@@ -38,6 +38,10 @@ DEFAULT_VISIBILITY_SCALE = 0.05
 # Verifier workers that may run at once (Lambda would scale further; a few show the concurrency).
 DEFAULT_VERIFIER_WORKERS = 4
 EVENT_HISTORY = 100_000
+# How long ``stop`` waits for the batches in hand (side by side), then for the receiving threads
+# once moto is gone (botocore retries a refused connection; they are daemons, a slow one is left behind).
+BATCH_STOP_SECONDS = 30.0
+RECEIVER_STOP_SECONDS = 2.0
 VERIFIER_FUNCTION = "webhook-kit-verifier"
 # The Lambda code a reload watches, besides the modules passed as ``imports``.
 LAMBDA_MODULES = ("shared", "verifier", "processor", "handlers")
@@ -86,6 +90,8 @@ class LocalPipeline:
     ``POWERTOOLS_LOG_LEVEL`` if set, else the deployed one).
     ``reload``: watch the Lambda code (and ``imports``) and recycle the workers of the functions
     whose code changed, keeping moto's state (``webhook_kit.local.reload``).
+    ``wait_seconds``: each poller's ReceiveMessage wait; the default long poll keeps an idle
+    pipeline of many sources from burning CPU (``webhook_kit.local.poller``).
     ``python -m webhook_kit local`` sets none of them but the reporter and ``reload``.
     """
 
@@ -97,7 +103,7 @@ class LocalPipeline:
         port: int = DEFAULT_PORT,
         aws_port: int = DEFAULT_AWS_PORT,
         visibility_scale: float = DEFAULT_VISIBILITY_SCALE,
-        wait_seconds: int = 1,
+        wait_seconds: int = LONG_POLL_SECONDS,
         reporter: Reporter | None = None,
         imports: Sequence[str] = (),
         verifier_setup: Sequence[Setup] = (),
@@ -277,15 +283,20 @@ class LocalPipeline:
         if self._front is not None:
             self._front.stop()
             self._front = None
+        batches_end = time.monotonic() + BATCH_STOP_SECONDS
         for poller in self._pollers:
-            poller.join(timeout=self.wait_seconds + 30)
-        self._pollers = []
+            poller.finish(timeout=max(0.0, batches_end - time.monotonic()))
         for pool in [*([self.verifier] if self.verifier else []), *self.processors.values()]:
             pool.close(timeout=5)
         if self._aws is not None:
             with contextlib.suppress(Exception):
                 self._aws.stop()
             self._aws = None
+        # The long polls held open end with moto.
+        receivers_end = time.monotonic() + RECEIVER_STOP_SECONDS
+        for poller in self._pollers:
+            poller.join(timeout=max(0.0, receivers_end - time.monotonic()))
+        self._pollers = []
 
     def __enter__(self) -> LocalPipeline:
         return self.start()
