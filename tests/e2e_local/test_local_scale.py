@@ -28,7 +28,7 @@ from e2e_support import Ledger, eventually, post, queue_depth, signed, wait_for_
 from typer.testing import CliRunner
 
 from shared.schemes import SCHEMES
-from stacks.config import ConfigError, SourceConfig, WebhookKitConfig, parse_config
+from stacks.config import parse_config
 from tests.support.ledger import ledger_server, serving
 from tests.support.scale import config_toml, scale_config_data, scale_source_name, scale_source_scheme
 from webhook_kit.cli import app
@@ -51,32 +51,6 @@ def _data() -> dict[str, Any]:
         # Short timeouts: a retry comes a second later (scaled visibility timeout).
         source.update(timeout_seconds=3, max_receive_count=2)
     return data
-
-
-def _budget_refuses(data: dict[str, Any]) -> bool:
-    """Whether the configuration still refuses this many sources for the verifier's 4 KB environment."""
-    try:
-        parse_config(data)
-    except ConfigError as error:
-        if "WEBHOOK_SOURCES" in str(error):
-            return True
-        raise
-    return False
-
-
-BUDGET_REFUSES = _budget_refuses(_data())
-
-
-def _config(data: dict[str, Any]) -> WebhookKitConfig:
-    """``data`` validated; while the 4 KB budget stands, every rule but that one (and the other cross-source rules).
-
-    The budget is a deployed Lambda's limit (the source table is moving out of the environment);
-    the local verifier takes a larger environment. Remove the fallback with the budget rule.
-    """
-    if not BUDGET_REFUSES:
-        return parse_config(data)
-    first = parse_config({**data, "sources": data["sources"][:1]})
-    return first.model_copy(update={"sources": tuple(SourceConfig.model_validate(s) for s in data["sources"])})
 
 
 def _tree_cpu_seconds(root: int) -> float:
@@ -123,7 +97,9 @@ def scale_data() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def started(scale_data: dict[str, Any], scale_ledger: Ledger) -> Iterator[tuple[LocalPipeline, float]]:
     """The pipeline and how long its start took."""
-    local = LocalPipeline(_config(scale_data), port=0, aws_port=0, processor_setup=[serving(scale_ledger, "src-*")])
+    local = LocalPipeline(
+        parse_config(scale_data), port=0, aws_port=0, processor_setup=[serving(scale_ledger, "src-*")]
+    )
     began = time.monotonic()
     with local:
         yield local, time.monotonic() - began
@@ -171,12 +147,6 @@ def test_an_idle_pipeline_of_100_sources_stays_under_the_cpu_bound(scale_pipelin
     assert used < IDLE_CPU_PER_SECOND, f"idle, the pipeline's processes used {used:.3f} CPU seconds per second"
 
 
-@pytest.mark.xfail(
-    BUDGET_REFUSES,
-    reason="the commands read the configuration file, which refuses 100 sources while the verifier's 4 KB "
-    "environment budget stands",
-    strict=True,
-)
 def test_send_with_port_and_redrive_work_at_100_sources(
     scale_pipeline: LocalPipeline, scale_data: dict[str, Any], scale_ledger: Ledger, tmp_path: Path
 ) -> None:
