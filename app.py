@@ -10,7 +10,9 @@ import sys
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.budgets import BudgetError, check_assembly
 from stacks.config import ConfigError, load_config
+from stacks.waf_budget import FirewallBudgetError
 from stacks.webhook_stack import WebhookKitStack
 
 # `-c config=path` picks the configuration file; any other `-c key=value` whose key
@@ -29,9 +31,15 @@ def main() -> None:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    WebhookKitStack(app, config.stack_name, config=config)
-    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
-    app.synth()
+    try:
+        WebhookKitStack(app, config.stack_name, config=config)
+        cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+        assembly = app.synth()
+        # What AWS would refuse at deploy time fails here, naming the limit (stacks/budgets.py).
+        check_assembly(assembly.directory)
+    except (FirewallBudgetError, BudgetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

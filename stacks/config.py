@@ -46,6 +46,11 @@ class WebhookKitConfig(StrictModel):
     waf_body_inspection_kb: Literal[16, 32, 48, 64] = Field(
         default=16, description="How much of a body WAF reads (above 16 KB AWS charges extra)."
     )
+    # A web ACL's capacity without extra charge is 1,500 WCU (AWS WAF Developer Guide, "Web ACL
+    # capacity units"; up to 5,000 billed), and an account has 100 IP sets a Region by default:
+    # raise these to use capacity you pay for or a quota you raised.
+    waf_max_wcu: int = Field(default=1500, ge=100, le=5000)
+    waf_max_ip_sets: int = Field(default=100, ge=1, le=10_000)
     max_body_bytes: int = Field(default=contract.DEFAULT_MAX_BODY_BYTES, ge=1024, le=MAX_BODY_LIMIT)
     claim_check_threshold_bytes: int = Field(
         default=contract.DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES, ge=1024, le=SQS_MAX_MESSAGE_BYTES - 16 * 1024
@@ -185,7 +190,6 @@ class WebhookKitConfig(StrictModel):
 
     def _scale_rules(self) -> None:
         """What the layout of stacks/source_stack.py needs of the sources, checked before anything is built."""
-        from stacks.source_stack import source_label
         from stacks.source_table import pack
 
         if len(self.sources) > MAX_SOURCES:
@@ -196,11 +200,11 @@ class WebhookKitConfig(StrictModel):
             )
         labels: dict[str, str] = {}
         for source in self.sources:
-            other = labels.setdefault(source_label(source.name), source.name)
+            other = labels.setdefault(contract.source_label(source.name), source.name)
             if other != source.name:
                 raise ValueError(
                     f"sources: '{other}' and '{source.name}' make the same CloudFormation name "
-                    f"({source_label(source.name)}), for their stacks and outputs: rename one"
+                    f"({contract.source_label(source.name)}), for their stacks and outputs: rename one"
                 )
         pack(self.sources)
 

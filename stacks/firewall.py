@@ -19,14 +19,12 @@ from stacks.waf_budget import DEFAULT_MAX_IP_SETS, DEFAULT_MAX_WCU, check_web_ac
 WEBHOOK_PATH_PREFIX = contract.WEBHOOK_PATH_PREFIX
 
 # One optional segment before /webhooks: the stage on the execute-api URL
-# ("/prod/webhooks/x"), a base path on a custom domain, or nothing. Only
-# characters that no decoding or path normalisation can change: no "%", no ".",
-# no empty segment. Stage names ([A-Za-z0-9_], stacks/config.py) fit.
-_PREFIX = r"(?:/[A-Za-z0-9_-]+)?"
-# What the firewall lets reach API Gateway at all: one source segment of the
-# characters source names are made of (stacks/source_config.py SOURCE_NAME), then
-# an optional trailing slash. Anything else is blocked before any other rule.
-CANONICAL_PATH_REGEX = rf"^{_PREFIX}/{WEBHOOK_PATH_PREFIX}/[a-z0-9-]+/?$"
+# ("/prod/webhooks/x"), a base path on a custom domain, or nothing. Stage names
+# ([A-Za-z0-9_], stacks/config.py) fit. Anything but CANONICAL_PATH_REGEX is
+# blocked before any other rule (both in shared/contract.py: the local front
+# applies the same rule).
+_PREFIX = contract.CANONICAL_PATH_PREFIX
+CANONICAL_PATH_REGEX = contract.CANONICAL_PATH_REGEX
 
 PATH_LABEL_NAMESPACE = "webhook-kit:path:"
 FROM_LABEL_NAMESPACE = "webhook-kit:from:"

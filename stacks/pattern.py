@@ -15,13 +15,7 @@ from stacks.ingress import ApiSource, WebhookApi
 from stacks.lambda_factory import LambdaFactory, retention
 from stacks.monitoring import MonitoredSource, Monitoring
 from stacks.processors import IdempotencyTable
-from stacks.source_stack import (
-    OUTPUT_DEAD_LETTER_QUEUE_NAME,
-    OUTPUT_PROCESSOR_NAME,
-    OUTPUT_QUEUE_NAME,
-    Shared,
-    SourceStack,
-)
+from stacks.source_stack import Shared, SourceStack
 from stacks.source_table import SourceTableParameters
 
 
@@ -119,14 +113,16 @@ class WebhookIngestion(Construct):
             rate_limit=config.waf_rate_limit,
             max_body_bytes=config.max_body_bytes,
             body_inspection_kb=config.waf_body_inspection_kb,
+            max_wcu=config.waf_max_wcu,
+            max_ip_sets=config.waf_max_ip_sets,
         )
         self.monitoring.watch(
             sources=[
                 MonitoredSource(
                     name=name,
-                    queue_name=stack.output(OUTPUT_QUEUE_NAME),
-                    dead_letter_queue_name=stack.output(OUTPUT_DEAD_LETTER_QUEUE_NAME),
-                    processor_name=stack.output(OUTPUT_PROCESSOR_NAME),
+                    queue_name=stack.output(contract.OUTPUT_QUEUE_NAME),
+                    dead_letter_queue_name=stack.output(contract.OUTPUT_DEAD_LETTER_QUEUE_NAME),
+                    processor_name=stack.output(contract.OUTPUT_PROCESSOR_NAME),
                 )
                 for name, stack in self.sources.items()
             ],

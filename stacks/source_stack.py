@@ -41,28 +41,6 @@ from stacks.queues import SourceQueues
 from stacks.secrets import SourceSecret
 
 
-def source_label(name: str) -> str:
-    """A source's name as an identifier: ``order-events`` -> ``OrderEvents`` (config keeps these unique)."""
-    return "".join(part.capitalize() for part in name.split("-"))
-
-
-def source_stack_logical_id(name: str) -> str:
-    """The parent's logical id of a source's nested stack (the CLI looks the stack up by it)."""
-    return f"Source{source_label(name)}"
-
-
-# The outputs of every source's nested stack (docs/cli.md: where the CLI finds a source).
-OUTPUT_WEBHOOK_URL = "WebhookUrl"
-OUTPUT_SECRET_ARN = "SecretArn"  # noqa: S105 - an output name
-OUTPUT_QUEUE_URL = "QueueUrl"
-OUTPUT_DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
-# For the parent's alarms and dashboard: short names keep its references short
-# (its template, 1 MB at most, holds a hundred of each).
-OUTPUT_QUEUE_NAME = "QueueName"
-OUTPUT_DEAD_LETTER_QUEUE_NAME = "DeadLetterQueueName"
-OUTPUT_PROCESSOR_NAME = "ProcessorName"
-
-
 @dataclass(frozen=True)
 class Shared:
     """What every source's stack uses from the parent."""
@@ -84,7 +62,7 @@ class SourceStack(NestedStack):
 
     def __init__(self, scope: Construct, construct_id: str, *, source: SourceConfig, shared: Shared) -> None:
         super().__init__(scope, construct_id, description=f"webhook-kit source '{source.name}'")
-        self.nested_stack_resource.override_logical_id(source_stack_logical_id(source.name))  # type: ignore[union-attr]
+        self.nested_stack_resource.override_logical_id(contract.source_stack_logical_id(source.name))  # type: ignore[union-attr]
         config = shared.config
         self.secret = SourceSecret(
             self,
@@ -198,9 +176,7 @@ class SourceStack(NestedStack):
                     "id": "AwsSolutions-IAM5",
                     "reason": "Objects under this source's prefix of the claim-check bucket only: the processor "
                     "reads its own source's claim-check objects.",
-                    "appliesTo": [
-                        {"regex": "/^Resource::.*<.*ClaimCheckBucket[0-9A-F]+>/" + source.name + r"/\*$/"}
-                    ],
+                    "appliesTo": [{"regex": "/^Resource::.*<.*ClaimCheckBucket[0-9A-F]+>/" + source.name + r"/\*$/"}],
                 }
             ],
             apply_to_children=True,
@@ -213,30 +189,30 @@ class SourceStack(NestedStack):
         return resource.get_att(f"Outputs.{key}").to_string()
 
     def _outputs(self, name: str) -> None:
-        CfnOutput(self, OUTPUT_QUEUE_NAME, value=self.queues.queue.queue_name)
-        CfnOutput(self, OUTPUT_DEAD_LETTER_QUEUE_NAME, value=self.queues.dead_letter_queue.queue_name)
-        CfnOutput(self, OUTPUT_PROCESSOR_NAME, value=self.processor.function.function_name)
+        CfnOutput(self, contract.OUTPUT_QUEUE_NAME, value=self.queues.queue.queue_name)
+        CfnOutput(self, contract.OUTPUT_DEAD_LETTER_QUEUE_NAME, value=self.queues.dead_letter_queue.queue_name)
+        CfnOutput(self, contract.OUTPUT_PROCESSOR_NAME, value=self.processor.function.function_name)
         CfnOutput(
             self,
-            OUTPUT_WEBHOOK_URL,
+            contract.OUTPUT_WEBHOOK_URL,
             value=self.webhook_url,
             description=f"Give this URL to '{name}' as the webhook endpoint",
         )
         CfnOutput(
             self,
-            OUTPUT_SECRET_ARN,
+            contract.OUTPUT_SECRET_ARN,
             value=self.secret.secret.secret_arn,
             description=f"Secrets Manager secret holding '{name}' signing secrets",
         )
         CfnOutput(
             self,
-            OUTPUT_QUEUE_URL,
+            contract.OUTPUT_QUEUE_URL,
             value=self.queues.queue.queue_url,
             description=f"Queue of verified '{name}' webhooks",
         )
         CfnOutput(
             self,
-            OUTPUT_DEAD_LETTER_QUEUE_URL,
+            contract.OUTPUT_DEAD_LETTER_QUEUE_URL,
             value=self.queues.dead_letter_queue.queue_url,
             description=f"Dead letters of '{name}': redrive with `python -m webhook_kit redrive {name}`",
         )

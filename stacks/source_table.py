@@ -18,7 +18,6 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from shared import contract
-from stacks.source_stack import OUTPUT_QUEUE_URL, OUTPUT_SECRET_ARN, source_stack_logical_id
 
 if TYPE_CHECKING:
     from stacks.config import SourceConfig, WebhookKitConfig
@@ -71,7 +70,9 @@ class SourceTableParameters:
             {
                 "version": _SOURCE_TABLE_VERSION,
                 "sources": {
-                    source.name: self._route(source, source_stack_logical_id(source.name), source.secret_arn or "")
+                    source.name: self._route(
+                        source, contract.source_stack_logical_id(source.name), source.secret_arn or ""
+                    )
                     for source in config.sources
                 },
             }
@@ -91,8 +92,8 @@ class SourceTableParameters:
             routes = {
                 source: self._route(
                     by_name[source],
-                    sources[source].output(OUTPUT_QUEUE_URL),
-                    sources[source].output(OUTPUT_SECRET_ARN),
+                    sources[source].output(contract.OUTPUT_QUEUE_URL),
+                    sources[source].output(contract.OUTPUT_SECRET_ARN),
                 )
                 for source in chunk
             }

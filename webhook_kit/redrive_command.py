@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from shared import contract
 from webhook_kit import local as local_pipeline
 from webhook_kit.cli_base import (
     DEFAULT_CONFIG,
@@ -39,14 +40,18 @@ REDRIVE_LONG_POLL_SECONDS = 2
 REDRIVE_ATTEMPTS = 3
 
 
-def _stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    """A stack's outputs (by name or ARN)."""
     stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
 
 
-def _output_label(source: str) -> str:
-    # Mirrors stacks/webhook_stack.py: "order-events" -> "OrderEvents".
-    return "".join(part.capitalize() for part in source.split("-"))
+def source_outputs(cloudformation: Any, stack_name: str, source: str) -> dict[str, str]:
+    """A source's outputs: those of its nested stack, found by its logical id in the deployment's stack."""
+    resource = cloudformation.describe_stack_resource(
+        StackName=stack_name, LogicalResourceId=contract.source_stack_logical_id(source)
+    )["StackResourceDetail"]
+    return stack_outputs(cloudformation, resource["PhysicalResourceId"])
 
 
 def _aws_session(endpoint_url: str | None, region: str | None) -> Any:
@@ -155,11 +160,11 @@ def redrive(
             table = table or local_pipeline.TABLE_NAME
         elif not queue_url or not dlq_url or (reprocess and not table):
             name = stack_name or cfg.stack_name
-            outputs = _stack_outputs(session.client("cloudformation", config=timeouts), name)
-            label = _output_label(spec.name)
-            queue_url = queue_url or outputs.get(f"{label}QueueUrl")
-            dlq_url = dlq_url or outputs.get(f"{label}DeadLetterQueueUrl")
-            table = table or outputs.get("IdempotencyTableName")
+            cloudformation = session.client("cloudformation", config=timeouts)
+            outputs = source_outputs(cloudformation, name, spec.name)
+            queue_url = queue_url or outputs.get(contract.OUTPUT_QUEUE_URL)
+            dlq_url = dlq_url or outputs.get(contract.OUTPUT_DEAD_LETTER_QUEUE_URL)
+            table = table or stack_outputs(cloudformation, name).get("IdempotencyTableName")
             if not queue_url or not dlq_url:
                 raise fail(f"stack {name} has no queue outputs for source {spec.name!r}; pass --queue-url/--dlq-url")
         assert queue_url is not None and dlq_url is not None

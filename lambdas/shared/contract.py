@@ -20,6 +20,13 @@ from typing import Any, Final
 METRICS_NAMESPACE = "WebhookKit"
 # API path: POST /{WEBHOOK_PATH_PREFIX}/{source}
 WEBHOOK_PATH_PREFIX = "webhooks"
+# The only URI paths the web ACL lets through (stacks/firewall.py, canonical-path rule;
+# the local front applies it too): one optional segment before /webhooks (the stage on
+# the execute-api URL, or a custom domain's base path), one source segment of the
+# characters source names are made of, an optional trailing slash. Nothing that decoding
+# or path normalisation could change: no "%", no ".", no empty segment.
+CANONICAL_PATH_PREFIX = r"(?:/[A-Za-z0-9_-]+)?"
+CANONICAL_PATH_REGEX = rf"^{CANONICAL_PATH_PREFIX}/{WEBHOOK_PATH_PREFIX}/[a-z0-9-]+/?$"
 # ReceiveMessage, SendMessageBatch and DeleteMessageBatch take at most 10 messages.
 SQS_MAX_BATCH = 10
 VERIFIER_SERVICE = "webhook-verifier"
@@ -110,6 +117,31 @@ def source_route(
         "tolerance_seconds": tolerance_seconds,
         "options": dict(options),
     }
+
+
+# ---- a deployment's layout (stacks/source_stack.py): where a source's resources are found
+
+
+def source_label(name: str) -> str:
+    """A source's name as an identifier: ``order-events`` -> ``OrderEvents`` (config keeps these unique)."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def source_stack_logical_id(name: str) -> str:
+    """The parent stack's logical id of a source's nested stack (the CLI finds the source's outputs there)."""
+    return f"Source{source_label(name)}"
+
+
+# The outputs of every source's nested stack.
+OUTPUT_WEBHOOK_URL = "WebhookUrl"
+OUTPUT_SECRET_ARN = "SecretArn"  # noqa: S105 - an output's name
+OUTPUT_QUEUE_URL = "QueueUrl"
+OUTPUT_DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
+# For the parent's alarms and dashboard: short names keep its references short
+# (its template, 1 MB at most, holds a hundred of each).
+OUTPUT_QUEUE_NAME = "QueueName"
+OUTPUT_DEAD_LETTER_QUEUE_NAME = "DeadLetterQueueName"
+OUTPUT_PROCESSOR_NAME = "ProcessorName"
 
 
 # ---- the source table

@@ -170,7 +170,9 @@ def _table(env: Mapping[str, str], read: ParameterReader | None) -> tuple[dict[s
     return raw_sources, True
 
 
-def load_config(env: Mapping[str, str] | None = None, *, read_parameters: ParameterReader | None = None) -> VerifierConfig:
+def load_config(
+    env: Mapping[str, str] | None = None, *, read_parameters: ParameterReader | None = None
+) -> VerifierConfig:
     """Parse and validate the verifier's environment; ConfigError names the bad variable.
 
     The source table is ``WEBHOOK_SOURCES`` (JSON) or, in a deployment, the SSM

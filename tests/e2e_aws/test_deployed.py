@@ -62,7 +62,14 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     context += ["-c", f"api_gateway_cloudwatch_role={_cloudwatch_role_choice()}"]
     try:
         _cdk("deploy", *context, "--require-approval", "never", "--outputs-file", str(outputs_file))
-        yield json.loads(outputs_file.read_text())[stack]
+        outputs = json.loads(outputs_file.read_text())[stack]
+        # Each source's outputs are its nested stack's (stacks/source_stack.py), found as the CLI finds them.
+        import boto3
+
+        from webhook_kit.redrive_command import source_outputs
+
+        github = source_outputs(boto3.client("cloudformation"), stack, "github")
+        yield {**outputs, **{f"Github{key}": value for key, value in github.items()}}
     finally:
         _cdk("destroy", *context, "--force")
 

@@ -8,9 +8,11 @@ sleeping.
 
 from __future__ import annotations
 
+import http.client
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -281,11 +283,27 @@ def test_a_body_above_the_claim_check_threshold_arrives_byte_exact(
     assert event.body == webhook.body
 
 
-@pytest.mark.parametrize("path", ["/webhooks/no-such-source", "/elsewhere", "/webhooks/t-github/extra"])
-def test_unknown_paths_get_404(path: str, pipeline: LocalPipeline, http: requests.Session) -> None:
-    response = http.post(pipeline.url + path, data=b"{}", timeout=10)
+def test_an_unknown_source_gets_404(pipeline: LocalPipeline, http: requests.Session) -> None:
+    response = http.post(pipeline.url + "/webhooks/no-such-source", data=b"{}", timeout=10)
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["/elsewhere", "/webhooks/t-github/extra", "/webhooks/t-%67ithub", "/webhooks/T-GITHUB"]
+)
+def test_paths_not_in_canonical_form_get_403_as_from_the_web_acl(path: str, pipeline: LocalPipeline) -> None:
+    # http.client sends the path as written (requests would decode %67 to "g" first). A leading
+    # "//" cannot be tried here: Python's http.server folds it to "/" before the front sees it.
+    parts = urlsplit(pipeline.url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        connection.request("POST", path, body=b"{}")
+        status = connection.getresponse().status
+    finally:
+        connection.close()
+
+    assert status == 403
 
 
 def test_slack_url_verification_is_answered_after_the_signature_check(

@@ -3,8 +3,10 @@
 A threaded HTTP server. Per request it enforces what the web ACL enforces (a
 source's IP allow-list against the TCP peer, the body-size cap) and hands the
 verifier the REST proxy event API Gateway would send (body base64-encoded, as
-with the stack's binary media type ``*/*``). Only ``POST /webhooks/<source>``
-exists; anything else is 404, as in the stack. The WAF's rate limit and AWS
+with the stack's binary media type ``*/*``). A path not in canonical form
+("/webhooks/%73tripe", "//webhooks/stripe") is 403, as the web ACL's
+canonical-path rule answers it. Only ``POST /webhooks/<source>`` exists;
+anything else is 404, as in the stack. The WAF's rate limit and AWS
 IP-reputation list are not simulated.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from shared.contract import WEBHOOK_PATH_PREFIX
+from shared.contract import CANONICAL_PATH_REGEX, WEBHOOK_PATH_PREFIX
 from stacks.config import WebhookKitConfig
 from webhook_kit.local.events import PipelineEvent, Reporter, verifier_event
 from webhook_kit.local.resources import ACCOUNT_ID, LocalPipelineError, LocalSource
@@ -190,6 +193,10 @@ class Front:
         # Read the body in every case so the client sees the answer, not a reset connection.
         body = request.rfile.read(length) if length else b""
 
+        if not re.fullmatch(CANONICAL_PATH_REGEX, path):
+            request.answer(403, {"message": "Forbidden"})
+            self._report(PipelineEvent(name or "?", "rejected", status=403, detail=f"WAF: {path!r} is not canonical"))
+            return
         if source is None or request.command != "POST":
             # The stack maps API Gateway's "missing authentication token" (unknown path or method) to 404.
             request.answer(404, {"message": "not found"})
