@@ -105,7 +105,7 @@ def check_assembly(directory: str | Path) -> Usage:
             metrics += metric_count
             problems += dashboard_problems
     if problems:
-        raise BudgetError("the synthesized stacks pass AWS limits:\n  - " + "\n  - ".join(problems))
+        raise BudgetError("the synthesized stacks exceed AWS limits:\n  - " + "\n  - ".join(problems))
     return Usage(
         templates=len(templates),
         largest_resources=max(counts["resources"]),
