@@ -33,15 +33,17 @@ from webhook_kit.cli_base import (
 )
 from webhook_kit.devsecrets import dev_secret
 from webhook_kit.local.state import RunningPipeline, read_state, remove_state, write_state
+from webhook_kit.outputs_command import outputs
 from webhook_kit.redrive_command import redrive
 
 app = typer.Typer(
-    help="webhook-kit operator tools: a local pipeline, signed test webhooks, DLQ redrive.",
+    help="webhook-kit operator tools: a local pipeline, signed test webhooks, DLQ redrive, deployed outputs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.command()(redrive)
+app.command()(outputs)
 
 # --------------------------------------------------------------------------- local
 

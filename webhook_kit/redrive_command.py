@@ -28,6 +28,7 @@ from webhook_kit.cli_base import (
     find_source,
     read_config,
 )
+from webhook_kit.deployment import source_outputs, stack_outputs
 
 if TYPE_CHECKING:
     from webhook_kit.redrive import RedriveProgress
@@ -38,20 +39,6 @@ if TYPE_CHECKING:
 REDRIVE_LONG_POLL_SECONDS = 2
 # Attempts per AWS call (the first and two retries): an unreachable endpoint fails the command in bounded time.
 REDRIVE_ATTEMPTS = 3
-
-
-def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    """A stack's outputs (by name or ARN)."""
-    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
-
-
-def source_outputs(cloudformation: Any, stack_name: str, source: str) -> dict[str, str]:
-    """A source's outputs: those of its nested stack, found by its logical id in the deployment's stack."""
-    resource = cloudformation.describe_stack_resource(
-        StackName=stack_name, LogicalResourceId=contract.source_stack_logical_id(source)
-    )["StackResourceDetail"]
-    return stack_outputs(cloudformation, resource["PhysicalResourceId"])
 
 
 def _aws_session(endpoint_url: str | None, region: str | None) -> Any:
