@@ -174,14 +174,15 @@ class AlarmGroup(NestedStack):
             threshold=0,
             description=f"A processor of {names} was throttled.",
         )
-        # Two metrics a source: five sources an alarm.
-        for half, start in enumerate(range(0, len(members), METRICS_PER_ALARM // 2)):
+        # Two metrics a source: five sources an alarm, each named by its own sources' positions.
+        first = int(group.split("-")[1])
+        for start in range(0, len(members), METRICS_PER_ALARM // 2):
             part = members[start : start + METRICS_PER_ALARM // 2]
             monitoring.alarm(
                 self,
                 "signature-rejections",
                 _worst_rejection_rate([m.name for m in part]),
-                group=f"{group}-{'ab'[half]}",
+                group=f"sources-{first + start}-{first + start + len(part) - 1}",
                 threshold=rejection_rate_percent,
                 description=f"Over {rejection_rate_percent}% of one source's webhooks fail signature checks (at least "
                 f"10 in 5 minutes), among {_names(part)}.",
