@@ -59,7 +59,7 @@ class Runtime:
     config: VerifierConfig
     adapters: Adapters
     clock: Callable[[], float] = field(default=time.time)
-    loaded_at: float = field(default_factory=time.monotonic)
+    loaded_at: float = 0.0  # time.monotonic() when the source table was read
 
 
 _runtime: Runtime | None = None
@@ -80,7 +80,7 @@ def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         config = _load_config()
-        _runtime = Runtime(config, _aws_adapters(config))
+        _runtime = Runtime(config, _aws_adapters(config), loaded_at=time.monotonic())
     elif not _runtime.config.sources_current and time.monotonic() - _runtime.loaded_at >= TABLE_RETRY_SECONDS:
         # A new source may be missing from the table read at the cold start; its other
         # sources are served meanwhile (a missing one answers 404 and its provider retries).
