@@ -199,11 +199,6 @@ def table_in_parameters(parameter_names: Sequence[str], digest: str) -> dict[str
     return {ENV_SOURCES_PARAMETERS: ",".join(parameter_names), ENV_SOURCES_DIGEST: digest}
 
 
-def table_inline(sources_json: str) -> dict[str, str]:
-    """The verifier's source-table variable for a table given whole (tests, a few sources: 4 KB in all)."""
-    return {ENV_SOURCES: sources_json}
-
-
 def verifier_environment(
     *,
     table: Mapping[str, str],
@@ -213,7 +208,7 @@ def verifier_environment(
     secrets_max_age_seconds: int,
     tracer: bool,
 ) -> dict[str, str]:
-    """The verifier's own variables; ``table`` from ``table_in_parameters`` or ``table_inline``."""
+    """The verifier's own variables; ``table`` from ``table_in_parameters`` (or ``{ENV_SOURCES: json}``, tests)."""
     return {
         **table,
         ENV_MAX_BODY_BYTES: str(max_body_bytes),
