@@ -10,9 +10,11 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import NestedStack, Stack, cx_api
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
+from shared.contract import source_stack_logical_id
 from stacks.config import WebhookKitConfig, load_config, parse_config
 from stacks.webhook_stack import WebhookKitStack
 
@@ -20,30 +22,140 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = ROOT / "webhook-kit.toml"
 
 
-@dataclass
-class Synthesized:
-    config: WebhookKitConfig
-    stack: WebhookKitStack
+@dataclass(frozen=True)
+class NestedTemplate:
+    """A nested stack's template, and what its parent passes it for each of its parameters."""
+
+    logical_id: str  # of its AWS::CloudFormation::Stack in the root template
     template: Template
+    parameters: dict[str, Any]
 
     @property
     def json(self) -> dict[str, Any]:
-        return self.template.to_json()
+        return dict(self.template.to_json())
 
     def resources(self, type_: str) -> dict[str, Any]:
-        return self.template.find_resources(type_)
+        return dict(self.template.find_resources(type_))
+
+    def output(self, name: str) -> Any:
+        return self.json["Outputs"][name]["Value"]
+
+    def in_root(self, value: Any) -> Any:
+        """``value`` with every reference to one of this stack's parameters replaced by the root's value for it."""
+        if isinstance(value, list):
+            return [self.in_root(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"} and value["Ref"] in self.parameters:
+            return self.parameters[value["Ref"]]
+        return {key: self.in_root(item) for key, item in value.items()}
+
+
+@dataclass
+class Synthesized:
+    """One synthesis of the app, as ``cdk synth`` runs it: the root template and every nested stack's."""
+
+    config: WebhookKitConfig
+    stack: WebhookKitStack
+    template: Template
+    nested: dict[str, NestedTemplate]  # by the logical id of its AWS::CloudFormation::Stack in the root
+    nag_findings: list[str]
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return dict(self.template.to_json())
+
+    def resources(self, type_: str) -> dict[str, Any]:
+        """The root template's resources of ``type_``."""
+        return dict(self.template.find_resources(type_))
+
+    def source(self, name: str) -> NestedTemplate:
+        """The template of source ``name``'s nested stack."""
+        return self.nested[source_stack_logical_id(name)]
+
+    @property
+    def alarm_groups(self) -> list[NestedTemplate]:
+        """The nested stacks of group alarms, in configuration order."""
+        return [self.nested[_logical_id(group)] for group in self.stack.ingestion.monitoring.groups]
+
+    def templates(self) -> dict[str, dict[str, Any]]:
+        """Every template of the deployment: the root's under the stack's name, then each nested one's."""
+        return {self.config.stack_name: self.json, **{key: nested.json for key, nested in self.nested.items()}}
+
+    def all_resources(self, type_: str) -> dict[tuple[str, str], Any]:
+        """Resources of ``type_`` in every template, keyed (template key as in ``templates``, logical id)."""
+        return {
+            (where, logical_id): resource
+            for where, template in self.templates().items()
+            for logical_id, resource in template.get("Resources", {}).items()
+            if resource["Type"] == type_
+        }
+
+    def follow(self, where: str, value: Any) -> tuple[str, Any]:
+        """Follow ``value`` across stack boundaries to the template that defines it.
+
+        A nested stack's parameter leads to what the root passes it; the root's
+        ``Fn::GetAtt [<nested stack>, Outputs.<name>]`` to that output's value in
+        the nested template. Returns (template key, value there).
+        """
+        while True:
+            parameters = self.nested[where].parameters if where in self.nested else {}
+            if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
+                where, value = self.config.stack_name, parameters[value["Ref"]]
+                continue
+            if where == self.config.stack_name and isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+                target, attribute = value["Fn::GetAtt"]
+                if target in self.nested and attribute.startswith("Outputs."):
+                    where = target
+                    value = self.nested[target].output(attribute.removeprefix("Outputs."))
+                    continue
+            return where, value
 
 
 # The feature flags `cdk synth` and `cdk deploy` set (cdk.json), so the tests see the deployed template.
 FEATURE_FLAGS: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
+def _logical_id(nested: NestedStack) -> str:
+    resource = nested.nested_stack_resource
+    assert resource is not None
+    return str(Stack.of(resource).resolve(resource.logical_id))
+
+
+def nag_findings(assembly: cx_api.CloudAssembly, stack: Stack) -> list[str]:
+    """cdk-nag's errors and warnings on ``stack`` and every stack nested in it, from one synthesis.
+
+    Read from the assembly, not with ``Annotations.from_stack``: that synthesizes
+    the app again, and a second run of the nag aspect sees the nested stacks'
+    references already turned into parameters, which ``cdk synth`` never shows it.
+    """
+    artifact = assembly.get_stack_artifact(stack.artifact_id)
+    return [
+        f"{entry.path}: {entry.data}"
+        for kind in ("aws:cdk:error", "aws:cdk:warning")
+        for entry in artifact.find_metadata_by_type(kind)
+        if str(entry.data).startswith("AwsSolutions-")
+    ]
+
+
 def synthesize(config: WebhookKitConfig) -> Synthesized:
     app = cdk.App(context=FEATURE_FLAGS)
     stack = WebhookKitStack(app, config.stack_name, config=config)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
-    template = Template.from_stack(stack)  # synthesizes, which runs the nag aspect
-    return Synthesized(config=config, stack=stack, template=template)
+    # Synthesized once, as `cdk synth` does; every template is read from that one assembly.
+    assembly = app.synth()
+    root = Template.from_json(assembly.get_stack_artifact(stack.artifact_id).template)
+    root_resources = root.to_json()["Resources"]
+    nested: dict[str, NestedTemplate] = {}
+    for construct in stack.node.find_all():
+        if isinstance(construct, NestedStack):
+            logical_id = _logical_id(construct)
+            body = json.loads((Path(assembly.directory) / construct.template_file).read_text())
+            parameters = root_resources[logical_id]["Properties"].get("Parameters", {})
+            nested[logical_id] = NestedTemplate(logical_id, Template.from_json(body), parameters)
+    return Synthesized(
+        config=config, stack=stack, template=root, nested=nested, nag_findings=nag_findings(assembly, stack)
+    )
 
 
 def default_config_data() -> dict[str, Any]:

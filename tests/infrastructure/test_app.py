@@ -25,14 +25,30 @@ def _run_app(tmp_path: Path, context: dict[str, str]) -> subprocess.CompletedPro
     )
 
 
+def _nested_templates(out: Path) -> list[dict]:
+    """The nested stacks' templates the synth wrote beside the root's."""
+    return [json.loads(path.read_text()) for path in sorted(out.glob("*.nested.template.json"))]
+
+
+def _of_type(template: dict, type_: str) -> list[dict]:
+    return [r for r in template["Resources"].values() if r["Type"] == type_]
+
+
 def test_app_applies_context_overrides(tmp_path: Path) -> None:
     result = _run_app(tmp_path, {"stage_name": "dev", "sources.github.batch_size": "3"})
     assert result.returncode == 0, result.stderr
     template = json.loads((tmp_path / "WebhookKit.template.json").read_text())
-    stages = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    stages = _of_type(template, "AWS::ApiGateway::Stage")
     assert stages[0]["Properties"]["StageName"] == "dev"
-    mappings = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert sorted(m["Properties"]["BatchSize"] for m in mappings) == [3, 10, 10]
+    # Each source's event source mapping is in its nested stack, beside its processor.
+    batch_sizes = {}
+    for nested in _nested_templates(tmp_path):
+        for function in _of_type(nested, "AWS::Lambda::Function"):
+            (mapping,) = _of_type(nested, "AWS::Lambda::EventSourceMapping")
+            batch_sizes[function["Properties"]["Environment"]["Variables"]["WEBHOOK_SOURCE"]] = mapping["Properties"][
+                "BatchSize"
+            ]
+    assert batch_sizes == {"stripe": 10, "github": 3, "orders": 10}
 
 
 def test_app_fails_synth_naming_the_bad_field(tmp_path: Path) -> None:
@@ -48,9 +64,15 @@ def test_the_construct_works_in_any_app_without_this_repos_app_py() -> None:
     config = parse_config({"sources": [{"name": "gh", "scheme": "github"}]})
     ingestion = WebhookIngestion(stack, "Webhooks", config=config)
     template = Template.from_stack(stack)
+    gh = ingestion.sources["gh"]
+    assert gh.queues.queue is not None and gh.processor.function is not None
+    # The API's own method is GET / (404); the source's POST path is in the source's nested stack.
+    template.has_resource_properties("AWS::ApiGateway::Method", {"HttpMethod": "GET"})
     template.resource_count_is("AWS::ApiGateway::Method", 1)
-    assert ingestion.queues["gh"].queue is not None and ingestion.processors["gh"].function is not None
-    template.has_resource_properties("AWS::ApiGateway::Resource", {"PathPart": "gh"})
+    source = Template.from_stack(gh)
+    source.has_resource_properties("AWS::ApiGateway::Resource", {"PathPart": "gh"})
+    source.has_resource_properties("AWS::ApiGateway::Method", {"HttpMethod": "POST"})
+    source.resource_count_is("AWS::ApiGateway::Method", 1)
 
 
 def test_app_builds_the_stack_of_the_config_file_named_by_context(tmp_path: Path) -> None:
@@ -61,10 +83,11 @@ def test_app_builds_the_stack_of_the_config_file_named_by_context(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert not (out / "WebhookKit.template.json").exists()
     template = json.loads((out / "CompanyWebhooks.template.json").read_text())
-    alarm_names = [
-        r["Properties"]["AlarmName"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
-    ]
-    assert alarm_names and all(name.startswith("CompanyWebhooks-") for name in alarm_names)
+    templates = [template, *_nested_templates(out)]
+    alarm_names = [r["Properties"]["AlarmName"] for t in templates for r in _of_type(t, "AWS::CloudWatch::Alarm")]
+    # The nested stacks' alarms too are named after the deployment, not after their nested stack.
+    assert len(templates) == 3 and len(alarm_names) == 5 + 1 + 4  # global, the source's, its group's
+    assert all(name.startswith("CompanyWebhooks-") for name in alarm_names), alarm_names
 
 
 @pytest.mark.parametrize("target", ["synth", "diff", "deploy", "destroy"])

@@ -1,4 +1,4 @@
-"""Checkov, an independent policy scanner, finds nothing unjustified in the templates."""
+"""Checkov, an independent policy scanner, finds nothing unjustified in the templates (root and nested)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from tests.infrastructure.conftest import ROOT, Synthesized
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
-def _scan(template: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def _scan(templates: dict[str, dict[str, Any]], tmp_path: Path) -> dict[str, Any]:
+    """Checkov's report on the templates, written as cdk.out holds them: one file a stack."""
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: `make install` creates it")
-    path = tmp_path / "template.json"
-    path.write_text(json.dumps(template))
-    result = subprocess.run(  # noqa: S603 - the pinned checkov on a file we wrote
-        [str(CHECKOV), "--file", str(path), "--framework", "cloudformation", "--output", "json", "--quiet"],
+    for name, template in templates.items():
+        (tmp_path / f"{name}.template.json").write_text(json.dumps(template))
+    result = subprocess.run(  # noqa: S603 - the pinned checkov on files we wrote
+        [str(CHECKOV), "--directory", str(tmp_path), "--framework", "cloudformation", "--output", "json", "--quiet"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -41,18 +42,23 @@ def synth(request: pytest.FixtureRequest) -> Synthesized:
 
 
 def test_checkov_reports_no_unskipped_finding(synth: Synthesized, tmp_path: Path) -> None:
-    report = _scan(synth.json, tmp_path)
-    failed = [(f["check_id"], f["resource"]) for f in report["results"]["failed_checks"]]
+    templates = synth.templates()
+    assert len(templates) > len(synth.config.sources)  # each source's nested stack, and the alarm groups'
+    report = _scan(templates, tmp_path)
+    failed = [(f["check_id"], f["file_path"], f["resource"]) for f in report["results"]["failed_checks"]]
     assert failed == []
     summary = report["summary"]
     assert summary["parsing_errors"] == 0
-    assert summary["passed"] >= 50, summary  # it really scanned the resources
+    # It really scanned every resource of every template.
+    assert summary["resource_count"] == sum(len(t["Resources"]) for t in templates.values()), summary
+    assert summary["passed"] >= 50, summary
 
 
 def test_every_checkov_skip_says_why(synth: Synthesized) -> None:
     skips = [
         skip
-        for resource in synth.json["Resources"].values()
+        for template in synth.templates().values()
+        for resource in template["Resources"].values()
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
     ]
     assert skips
@@ -62,5 +68,5 @@ def test_every_checkov_skip_says_why(synth: Synthesized) -> None:
 
 def test_checkov_would_report_an_unencrypted_public_bucket(tmp_path: Path) -> None:
     template = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}}}}
-    report = _scan(template, tmp_path)
+    report = _scan({"Root": {"Resources": {}}, "Nested": template}, tmp_path)
     assert {f["check_id"] for f in report["results"]["failed_checks"]} >= {"CKV_AWS_18", "CKV_AWS_21"}

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 import pytest
 from aws_cdk.assertions import Match
 
+from shared.contract import source_stack_logical_id
 from stacks.firewall import (
     CANONICAL_PATH_REGEX,
     PATH_LABEL_NAMESPACE,
@@ -32,16 +33,83 @@ def test_api_is_regional_and_passes_every_body_through_as_binary(default_stack: 
 
 
 def test_api_has_exactly_post_webhooks_source_for_each_source(default_stack: Synthesized) -> None:
-    resources = default_stack.resources("AWS::ApiGateway::Resource")
-    parts = {r["Properties"]["PathPart"] for r in resources.values()}
-    assert parts == {"webhooks", "stripe", "github", "orders"}
-    methods = default_stack.resources("AWS::ApiGateway::Method")
-    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST"}
-    assert len(methods) == len(default_stack.config.sources)
-    for method in methods.values():
-        integration = method["Properties"]["Integration"]
-        assert integration["Type"] == "AWS_PROXY"
-        assert "Verifier" in json.dumps(integration["Uri"])
+    api = _logical_id(default_stack, "AWS::ApiGateway::RestApi")
+    ((webhooks_id, webhooks),) = default_stack.resources("AWS::ApiGateway::Resource").items()
+    assert webhooks["Properties"]["PathPart"] == "webhooks"
+    verifier = {"Fn::GetAtt": [_verifier_id(default_stack), "Arn"]}
+    for source in default_stack.config.sources:
+        nested = default_stack.source(source.name)
+        ((resource_id, resource),) = nested.resources("AWS::ApiGateway::Resource").items()
+        assert nested.in_root(resource["Properties"]) == {
+            "ParentId": {"Ref": webhooks_id},
+            "PathPart": source.name,
+            "RestApiId": {"Ref": api},
+        }
+        (method,) = nested.resources("AWS::ApiGateway::Method").values()
+        props = nested.in_root(method["Properties"])
+        assert props["HttpMethod"] == "POST" and props["ResourceId"] == {"Ref": resource_id}
+        assert props["RestApiId"] == {"Ref": api}
+        integration = props["Integration"]
+        assert (integration["Type"], integration["IntegrationHttpMethod"]) == ("AWS_PROXY", "POST")
+        assert verifier in integration["Uri"]["Fn::Join"][1]
+
+
+def test_the_api_itself_answers_only_get_root_with_404(default_stack: Synthesized) -> None:
+    # A REST API needs a method of its own to be deployed: GET /, a mock answering
+    # 404 like any unknown path, that reaches nothing.
+    api = _logical_id(default_stack, "AWS::ApiGateway::RestApi")
+    (method,) = default_stack.resources("AWS::ApiGateway::Method").values()
+    props = method["Properties"]
+    assert props["HttpMethod"] == "GET"
+    assert props["ResourceId"] == {"Fn::GetAtt": [api, "RootResourceId"]}
+    assert props["Integration"]["Type"] == "MOCK"
+    assert [r["StatusCode"] for r in props["Integration"]["IntegrationResponses"]] == ["404"]
+    assert [r["StatusCode"] for r in props["MethodResponses"]] == ["404"]
+
+
+def test_one_api_wide_permission_lets_api_gateway_invoke_the_verifier_for_post_webhooks(
+    default_stack: Synthesized,
+) -> None:
+    # One permission for every source (the verifier's resource policy is capped at 20 KB):
+    # no nested stack adds one of its own.
+    permissions = default_stack.all_resources("AWS::Lambda::Permission")
+    assert [where for where, _ in permissions] == [default_stack.config.stack_name]
+    (permission,) = permissions.values()
+    props = permission["Properties"]
+    assert props["FunctionName"] == {"Fn::GetAtt": [_verifier_id(default_stack), "Arn"]}
+    assert props["Action"] == "lambda:InvokeFunction" and props["Principal"] == "apigateway.amazonaws.com"
+    api = _logical_id(default_stack, "AWS::ApiGateway::RestApi")
+    source_arn = props["SourceArn"]["Fn::Join"]
+    assert source_arn == [
+        "",
+        [
+            "arn:",
+            {"Ref": "AWS::Partition"},
+            ":execute-api:",
+            {"Ref": "AWS::Region"},
+            ":",
+            {"Ref": "AWS::AccountId"},
+            ":",
+            {"Ref": api},
+            "/*/POST/webhooks/*",
+        ],
+    ]
+
+
+def test_the_deployment_waits_for_every_sources_method(default_stack: Synthesized) -> None:
+    (deployment,) = default_stack.resources("AWS::ApiGateway::Deployment").values()
+    # The methods live in the sources' stacks: deployed before them, the stage would serve none.
+    sources = {source_stack_logical_id(source.name) for source in default_stack.config.sources}
+    assert sources <= set(deployment["DependsOn"]) and sources <= set(default_stack.nested)
+
+
+def _verifier_id(synth: Synthesized) -> str:
+    (verifier_id,) = [
+        logical_id
+        for logical_id, function in synth.resources("AWS::Lambda::Function").items()
+        if function["Properties"].get("Handler") == "verifier.handler.handler"
+    ]
+    return str(verifier_id)
 
 
 def test_stage_has_access_logs_metrics_tracing_and_throttling(default_stack: Synthesized) -> None:

@@ -1,4 +1,4 @@
-"""Alarms, the alarm topic, the dashboard and the stack outputs."""
+"""Alarms (root, per source and per group of sources, in nested stacks), the alarm topic, the dashboard, outputs."""
 
 from __future__ import annotations
 
@@ -9,51 +9,127 @@ from typing import Any
 
 import pytest
 
+from shared.contract import source_stack_logical_id
 from stacks import monitoring
+from stacks.aws_limits import MAX_SOURCES
 from tests.infrastructure.conftest import ROOT, Synthesized
 
 
+def _located_alarms(synth: Synthesized) -> list[tuple[str, dict[str, Any]]]:
+    """(template key, properties) of every alarm: the root's, each source's, each group's."""
+    return [(where, r["Properties"]) for (where, _), r in synth.all_resources("AWS::CloudWatch::Alarm").items()]
+
+
 def _alarms(synth: Synthesized) -> list[dict[str, Any]]:
-    return [r["Properties"] for r in synth.resources("AWS::CloudWatch::Alarm").values()]
+    return [alarm for _, alarm in _located_alarms(synth)]
 
 
 def _alarms_on(synth: Synthesized, metric_name: str) -> list[dict[str, Any]]:
     return [a for a in _alarms(synth) if a.get("MetricName") == metric_name]
 
 
+def _group_metrics(alarm: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """A metric-math alarm's expression and the metrics it reads."""
+    (expression,) = [m["Expression"] for m in alarm["Metrics"] if m.get("ReturnData", True)]
+    return expression, [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+
+
+def _groups(synth: Synthesized) -> list[list[str]]:
+    """The sources of each alarm group: configuration order, ten at a time."""
+    names = [source.name for source in synth.config.sources]
+    size = monitoring.METRICS_PER_ALARM
+    return [names[start : start + size] for start in range(0, len(names), size)]
+
+
+def _watched(synth: Synthesized, where: str, metric: dict[str, Any], dimension: str) -> tuple[str, Any]:
+    """The resource a metric's dimension names, followed to the template that defines it."""
+    (value,) = [d["Value"] for d in metric["Dimensions"] if d["Name"] == dimension]
+    return synth.follow(where, value)
+
+
 def test_every_alarm_notifies_the_topic(default_stack: Synthesized) -> None:
     (topic_id,) = default_stack.resources("AWS::SNS::Topic")
-    alarms = _alarms(default_stack)
-    assert alarms
-    for alarm in alarms:
-        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+    alarms = _located_alarms(default_stack)
+    assert {where for where, _ in alarms} == set(default_stack.templates())  # root, sources, groups
+    for where, alarm in alarms:
+        for actions in ("AlarmActions", "OKActions"):
+            assert [default_stack.follow(where, a) for a in alarm[actions]] == [
+                (default_stack.config.stack_name, {"Ref": topic_id})
+            ]
         assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_each_dead_letter_queue_alarms_on_one_visible_message(default_stack: Synthesized) -> None:
-    dlq_alarms = _alarms_on(default_stack, "ApproximateNumberOfMessagesVisible")
-    watched = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in dlq_alarms}
-    dlqs = {q for q in default_stack.resources("AWS::SQS::Queue") if "DeadLetterQueue" in q}
-    assert watched == dlqs and len(dlqs) == len(default_stack.config.sources)
-    for alarm in dlq_alarms:
+    # In the source's own stack, never grouped: a second source dead-lettering must page again.
+    for where in [default_stack.config.stack_name, *(g.logical_id for g in default_stack.alarm_groups)]:
+        alarms = default_stack.templates()[where]["Resources"].values()
+        assert not [a for a in alarms if a["Type"] == "AWS::CloudWatch::Alarm" and "MessagesVisible" in str(a)]
+    for source in default_stack.config.sources:
+        nested = default_stack.source(source.name)
+        (alarm,) = [a["Properties"] for a in nested.resources("AWS::CloudWatch::Alarm").values()]
+        (dlq,) = [q for q in nested.resources("AWS::SQS::Queue") if q.startswith("QueuesDeadLetterQueue")]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
         assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Statistic"] == "Maximum" and alarm["EvaluationPeriods"] == 1
 
 
-def test_each_work_queue_alarms_on_oldest_message_age(default_stack: Synthesized) -> None:
-    age_alarms = _alarms_on(default_stack, "ApproximateAgeOfOldestMessage")
-    assert len(age_alarms) == len(default_stack.config.sources)
-    assert {a["Threshold"] for a in age_alarms} == {default_stack.config.oldest_message_alarm_seconds}
+@pytest.mark.parametrize(
+    ("entry", "function", "metric_name", "dimension", "threshold"),
+    [
+        ("oldest-message", "MAX", "ApproximateAgeOfOldestMessage", "QueueName", "oldest_message_alarm_seconds"),
+        ("processor-errors", "SUM", "Errors", "FunctionName", None),
+        ("processor-throttles", "SUM", "Throttles", "FunctionName", None),
+    ],
+)
+def test_each_group_of_ten_sources_alarms_on_the_worst_of_its_sources(
+    variant_stack: Synthesized, entry: str, function: str, metric_name: str, dimension: str, threshold: str | None
+) -> None:
+    synth = variant_stack
+    watched: list[tuple[str, Any]] = []
+    first = 1
+    for group, members in zip(synth.alarm_groups, _groups(synth), strict=True):
+        name = f"{synth.config.stack_name}-sources-{first}-{first + len(members) - 1}-{entry}"
+        first += len(members)
+        (alarm,) = [
+            a["Properties"]
+            for a in group.resources("AWS::CloudWatch::Alarm").values()
+            if a["Properties"]["AlarmName"] == name
+        ]
+        expression, metrics = _group_metrics(alarm)
+        assert expression.startswith(f"{function}([") and expression.count("FILL(") == len(members)
+        assert len(metrics) == len(members) <= monitoring.METRICS_PER_ALARM
+        assert {m["MetricName"] for m in metrics} == {metric_name}
+        assert alarm["Threshold"] == (getattr(synth.config, threshold) if threshold else 0)
+        watched += [_watched(synth, group.logical_id, m, dimension) for m in metrics]
+    # Each source's own work queue or processor, once, followed through the parameters into its stack.
+    expected: list[tuple[str, Any]] = []
+    for source in synth.config.sources:
+        nested = synth.source(source.name)
+        if dimension == "QueueName":
+            (queue,) = [q for q in nested.resources("AWS::SQS::Queue") if q.startswith("QueuesQueue")]
+            expected.append((nested.logical_id, {"Fn::GetAtt": [queue, "QueueName"]}))
+        else:
+            (processor,) = nested.resources("AWS::Lambda::Function")
+            expected.append((nested.logical_id, {"Ref": processor}))
+    assert watched == expected
 
 
 def test_lambda_errors_and_throttles_alarm_for_every_function(default_stack: Synthesized) -> None:
     functions = {
-        logical_id
-        for logical_id, resource in default_stack.resources("AWS::Lambda::Function").items()
+        (where, json.dumps({"Ref": logical_id}))
+        for (where, logical_id), resource in default_stack.all_resources("AWS::Lambda::Function").items()
         if resource["Properties"].get("Handler", "").endswith(".handler.handler")
     }
-    for metric in ("Errors", "Throttles"):
-        watched = {a["Dimensions"][0]["Value"]["Ref"] for a in _alarms_on(default_stack, metric)}
-        assert watched == functions, metric
+    assert len(functions) == 1 + len(default_stack.config.sources)
+    for metric_name in ("Errors", "Throttles"):
+        watched = set()
+        for where, alarm in _located_alarms(default_stack):
+            for metric in [alarm] if "MetricName" in alarm else _group_metrics(alarm)[1]:
+                if (metric["Namespace"], metric["MetricName"]) == ("AWS/Lambda", metric_name):
+                    defined_in, function = _watched(default_stack, where, metric, "FunctionName")
+                    watched.add((defined_in, json.dumps(function)))
+        assert watched == functions, metric_name
 
 
 def test_api_5xx_and_waf_block_spike_alarms(default_stack: Synthesized) -> None:
@@ -67,20 +143,26 @@ def test_api_5xx_and_waf_block_spike_alarms(default_stack: Synthesized) -> None:
     assert dimensions["WebACL"] == acl["Properties"]["VisibilityConfig"]["MetricName"] and dimensions["Rule"] == "ALL"
 
 
-def test_signature_rejection_rate_alarm_per_source(default_stack: Synthesized) -> None:
-    rate_alarms = [a for a in _alarms(default_stack) if "Metrics" in a]
-    assert len(rate_alarms) == len(default_stack.config.sources)
+def test_signature_rejection_rate_alarms_watch_every_source_five_at_a_time(default_stack: Synthesized) -> None:
+    rate_alarms = [alarm for alarm in _alarms(default_stack) if alarm["AlarmName"].endswith("-signature-rejections")]
+    assert len(rate_alarms) == sum(-(-len(group) // 5) for group in _groups(default_stack))
+    watched = []
     for alarm in rate_alarms:
         assert alarm["Threshold"] == default_stack.config.rejection_rate_alarm_percent
-        names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
-        assert names == {"Accepted", "Rejected"}
-        namespaces = {m["MetricStat"]["Metric"]["Namespace"] for m in alarm["Metrics"] if "MetricStat" in m}
-        assert namespaces == {"WebhookKit"}
-        rejected = next(
-            m for m in alarm["Metrics"] if m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "Rejected"
-        )
-        dimensions = {d["Name"]: d["Value"] for d in rejected["MetricStat"]["Metric"]["Dimensions"]}
-        assert dimensions["reason"] == "unauthorized" and dimensions["service"] == "webhook-verifier"
+        expression, metrics = _group_metrics(alarm)
+        assert expression.startswith("MAX([")  # the worst source's rate
+        assert {m["Namespace"] for m in metrics} == {"WebhookKit"}
+        per_source: dict[str, set[str]] = {}
+        for metric in metrics:
+            dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            assert dimensions["service"] == "webhook-verifier"
+            if metric["MetricName"] == "Rejected":
+                assert dimensions["reason"] == "unauthorized"
+            per_source.setdefault(dimensions["source"], set()).add(metric["MetricName"])
+        assert len(per_source) <= monitoring.METRICS_PER_ALARM // 2
+        assert all(names == {"Accepted", "Rejected"} for names in per_source.values())
+        watched += list(per_source)
+    assert watched == [source.name for source in default_stack.config.sources]
 
 
 def test_the_verifier_publishes_under_the_namespace_the_alarms_read() -> None:
@@ -117,34 +199,73 @@ def test_email_subscription_only_when_configured(default_stack: Synthesized, var
 
 
 def test_dashboard_shows_every_source(default_stack: Synthesized) -> None:
-    (dashboard,) = default_stack.resources("AWS::CloudWatch::Dashboard").values()
-    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    metrics = _dashboard_metrics(default_stack)
+    on_queues = {(name, json.dumps(d["QueueName"])) for namespace, name, d in metrics if namespace == "AWS/SQS"}
     for source in default_stack.config.sources:
-        assert f"{source.name}: queue" in body and f"{source.name}: dead letters" in body
+        nested_id = source_stack_logical_id(source.name)
+        for name, output in (
+            ("ApproximateAgeOfOldestMessage", "QueueName"),
+            ("ApproximateNumberOfMessagesVisible", "DeadLetterQueueName"),
+        ):
+            assert (name, json.dumps({"Fn::GetAtt": [nested_id, f"Outputs.{output}"]})) in on_queues, (source, name)
+        assert [d for _, name, d in metrics if name == "Accepted" and d.get("source") == source.name], source
 
 
 def test_outputs_name_urls_secrets_queues_table_and_dashboard(default_stack: Synthesized) -> None:
-    outputs = default_stack.template.to_json()["Outputs"]
-    for label in ("Stripe", "Github", "Orders"):
-        for suffix in ("WebhookUrl", "SecretArn", "QueueUrl", "DeadLetterQueueUrl"):
-            assert f"{label}{suffix}" in outputs, f"{label}{suffix}"
-    url = json.dumps(outputs["StripeWebhookUrl"]["Value"])
-    assert "/webhooks/stripe" in url and "execute-api" in url
+    outputs = default_stack.json["Outputs"]
     for name in ("IdempotencyTableName", "ClaimCheckBucketName", "AlarmTopicArn", "DashboardName"):
         assert name in outputs
+    # CloudFormation allows 200 outputs a stack: each source's are in its own stack, none in the root.
+    assert not [name for name in outputs if any(k in name for k in ("WebhookUrl", "SecretArn", "QueueUrl"))]
+    (api,) = default_stack.resources("AWS::ApiGateway::RestApi")
+    for source in default_stack.config.sources:
+        nested = default_stack.source(source.name)
+        for name in ("WebhookUrl", "SecretArn", "QueueUrl", "DeadLetterQueueUrl"):
+            assert nested.json["Outputs"][name]["Description"], (source.name, name)
+        queues = nested.resources("AWS::SQS::Queue")
+        (queue,) = [q for q in queues if q.startswith("QueuesQueue")]
+        (dlq,) = [q for q in queues if q.startswith("QueuesDeadLetterQueue")]
+        assert nested.output("QueueUrl") == {"Ref": queue} and nested.output("DeadLetterQueueUrl") == {"Ref": dlq}
+        _, parts = nested.in_root(nested.output("WebhookUrl"))["Fn::Join"]
+        assert parts[:2] == ["https://", {"Ref": api}] and ".execute-api." in parts
+        assert parts[-1] == f"/{default_stack.config.stage_name}/webhooks/{source.name}"
+
+
+def _runbook_headings() -> dict[str, str]:
+    """Anchor -> entry (the heading without its backticks) of each runbook entry."""
+    return {
+        _github_anchor(line): line.removeprefix("### ").strip("`")
+        for line in (ROOT / monitoring.RUNBOOK).read_text().splitlines()
+        if line.startswith("### `")
+    }
+
+
+def _runbook_entry(alarm_key: str, source_names: list[str]) -> str:
+    """The runbook entry of an alarm key: a group's range as `sources-<i>-<j>` (both halves of a group's
+    signature-rejection alarms share one entry), a source's name (the longest that fits) as `<source>`."""
+    group = re.fullmatch(r"sources-\d+-\d+-(?:[ab]-(?=signature-rejections$))?(.+)", alarm_key)
+    if group:
+        return f"sources-<i>-<j>-{group[1]}"
+    for name in sorted(source_names, key=len, reverse=True):
+        if alarm_key.startswith(f"{name}-"):
+            return "<source>" + alarm_key[len(name) :]
+    return alarm_key
+
+
+def _expected_alarm_count(synth: Synthesized) -> int:
+    """One a source; a group of ten: three, and one per five sources (signature rejections); five global."""
+    return len(synth.config.sources) + sum(3 + -(-len(group) // 5) for group in _groups(synth)) + 5
 
 
 def test_every_alarm_has_a_runbook_entry(default_stack: Synthesized) -> None:
-    runbook = (ROOT / "docs" / "reliability.md").read_text()
-    headings = [line for line in runbook.splitlines() if line.startswith("### ")]
-    alarm_keys = default_stack.stack.ingestion.monitoring.alarms.keys()
-    assert len(alarm_keys) == 5 * len(default_stack.config.sources) + 5
-    for key in alarm_keys:
-        generic = key
-        for source in default_stack.config.sources:
-            if key.startswith(f"{source.name}-"):
-                generic = "<source>" + key[len(source.name) :]
-        assert any(f"`{generic}`" in heading for heading in headings), f"no runbook entry for alarm {generic}"
+    entries = set(_runbook_headings().values())
+    prefix = f"{default_stack.config.stack_name}-"
+    keys = [alarm["AlarmName"].removeprefix(prefix) for alarm in _alarms(default_stack)]
+    assert len(keys) == _expected_alarm_count(default_stack)
+    source_names = [source.name for source in default_stack.config.sources]
+    for key in keys:
+        entry = _runbook_entry(key, source_names)
+        assert entry in entries, f"no runbook entry ### `{entry}` for alarm {key}"
 
 
 def _github_anchor(heading: str) -> str:
@@ -152,28 +273,16 @@ def _github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower()).replace(" ", "-")
 
 
-def _runbook_entry(alarm_key: str, source_names: list[str]) -> str:
-    """The runbook entry of an alarm key: its source's name (the longest that fits) as `<source>`."""
-    for name in sorted(source_names, key=len, reverse=True):
-        if alarm_key.startswith(f"{name}-"):
-            return "<source>" + alarm_key[len(name) :]
-    return alarm_key
-
-
 @pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
 def test_every_alarm_is_named_after_its_deployment_and_links_its_runbook_entry(
     stack: str, request: pytest.FixtureRequest
 ) -> None:
     synth: Synthesized = request.getfixturevalue(stack)
-    runbook = ROOT / monitoring.RUNBOOK
-    entries = {
-        _github_anchor(line): line.removeprefix("### ").strip("`")
-        for line in runbook.read_text().splitlines()
-        if line.startswith("### `")
-    }
+    entries = _runbook_headings()
     source_names = [source.name for source in synth.config.sources]
     alarms = _alarms(synth)
-    assert len(alarms) == 5 * len(source_names) + 5
+    # Every alarm, the nested stacks' too, is named after the deployment (the root stack).
+    assert len(alarms) == _expected_alarm_count(synth)
     prefix = f"{synth.config.stack_name}-"
     for alarm in alarms:
         name = alarm["AlarmName"]
@@ -183,9 +292,13 @@ def test_every_alarm_is_named_after_its_deployment_and_links_its_runbook_entry(
         assert entries.get(anchor) == entry, f"no runbook heading ### `{entry}` for alarm {name}"
         assert alarm["AlarmDescription"].endswith(f" Runbook: {monitoring.RUNBOOK}#{anchor}"), name
     assert len({alarm["AlarmName"] for alarm in alarms}) == len(alarms)
-    # The longest stack name (128) and source name (32) the configuration allows stay
-    # within CloudWatch's 255-character alarm names.
-    assert 128 + 1 + 32 + max(len(entry.removeprefix("<source>")) for entry in entries.values()) <= 255
+    # The longest stack name (128), source name (32) and group range the configuration
+    # allows stay within CloudWatch's 255-character alarm names.
+    widest = {"<source>": "x" * 32, "sources-<i>-<j>": f"sources-{MAX_SOURCES}-{MAX_SOURCES}-a"}
+    for entry in entries.values():
+        for placeholder, value in widest.items():
+            entry = entry.replace(placeholder, value)
+        assert 128 + 1 + len(entry) <= 255, entry
 
 
 # Stand-ins for the pseudo parameters of the environment-agnostic template.
@@ -240,13 +353,16 @@ def test_every_alarm_action_reaches_a_topic_cloudwatch_may_publish_to_and_encryp
     topics = synth.resources("AWS::SNS::Topic")
     topic_policies = synth.resources("AWS::SNS::TopicPolicy").values()
     keys = synth.resources("AWS::KMS::Key")
-    alarms = synth.resources("AWS::CloudWatch::Alarm")
+    alarms = synth.all_resources("AWS::CloudWatch::Alarm")
     walked_alarms = walked_actions = 0
-    for alarm in alarms.values():
+    for (where, _), alarm in alarms.items():
         actions = [*alarm["Properties"].get("AlarmActions", []), *alarm["Properties"].get("OKActions", [])]
         assert len(actions) == 2, alarm  # notified when it fires and when it recovers
         for action in actions:
-            topic_id = action["Ref"]
+            # A nested stack's alarm names the topic through a parameter: followed to the root's topic.
+            topic_where, topic_ref = synth.follow(where, action)
+            assert topic_where == synth.config.stack_name, action
+            topic_id = topic_ref["Ref"]
             # The topic policy replaces SNS' default one: it must let CloudWatch publish itself.
             statements = [
                 statement
@@ -277,7 +393,8 @@ def test_every_alarm_action_reaches_a_topic_cloudwatch_may_publish_to_and_encryp
             walked_actions += 1
         walked_alarms += 1
     assert walked_alarms > 0 and walked_alarms == len(alarms) and walked_actions == 2 * len(alarms)
-    assert len(alarms) == len(synth.stack.ingestion.monitoring.alarms)
+    # The root's and the groups' alarms, and each source's dead-letter alarm.
+    assert len(alarms) == len(synth.stack.ingestion.monitoring.alarms) + len(synth.stack.ingestion.sources)
 
 
 # --------------------------------------------------------------------------- metric dimensions
@@ -289,17 +406,17 @@ def _dimensions(metric: dict[str, Any]) -> dict[str, Any]:
     return {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
 
 
-def _alarm_metrics(synth: Synthesized) -> list[tuple[str, str, dict[str, Any]]]:
-    """(namespace, metric name, dimensions) of every metric of every alarm, metric math included."""
+def _alarm_metrics(synth: Synthesized) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(template key, namespace, metric name, dimensions) of every metric of every alarm, metric math included."""
     metrics = []
-    for alarm in _alarms(synth):
+    for where, alarm in _located_alarms(synth):
         if "MetricName" in alarm:
-            metrics.append((alarm["Namespace"], alarm["MetricName"], _dimensions(alarm)))
+            metrics.append((where, alarm["Namespace"], alarm["MetricName"], _dimensions(alarm)))
             continue
         for query in alarm["Metrics"]:
             if "MetricStat" in query:
                 metric = query["MetricStat"]["Metric"]
-                metrics.append((metric["Namespace"], metric["MetricName"], _dimensions(metric)))
+                metrics.append((where, metric["Namespace"], metric["MetricName"], _dimensions(metric)))
             else:
                 assert set(query) >= {"Id", "Expression"}, query
     return metrics
@@ -341,9 +458,15 @@ def _emitted_webhook_kit_dimensions() -> dict[str, set[str]]:
     }
 
 
-def _check_dimensions(synth: Synthesized, namespace: str, name: str, dimensions: dict[str, Any]) -> set[str]:
-    """Assert each dimension names a resource (or a metric name) of this template; return what was checked."""
-    where = (namespace, name, dimensions)
+def _check_dimensions(
+    synth: Synthesized, template: str, namespace: str, name: str, dimensions: dict[str, Any]
+) -> set[str]:
+    """Assert each dimension names a resource (or a metric name) of the deployment; return what was checked.
+
+    A value from another stack (a parameter, a nested stack's output) is followed to
+    the template that defines it, and must name a resource of that template.
+    """
+    where = (template, namespace, name, dimensions)
     if namespace == "AWS/ApiGateway":
         (api,) = synth.resources("AWS::ApiGateway::RestApi").values()
         assert dimensions == {"ApiName": api["Properties"]["Name"]}, where
@@ -359,11 +482,15 @@ def _check_dimensions(synth: Synthesized, namespace: str, name: str, dimensions:
         assert dimensions["Rule"] == "ALL" or dimensions["Rule"] in rules, where
     elif namespace == "AWS/Lambda":
         assert set(dimensions) == {"FunctionName"}, where
-        assert dimensions["FunctionName"]["Ref"] in synth.resources("AWS::Lambda::Function"), where
+        defined_in, function = synth.follow(template, dimensions["FunctionName"])
+        resources = synth.templates()[defined_in]["Resources"]
+        assert resources[function["Ref"]]["Type"] == "AWS::Lambda::Function", where
     elif namespace == "AWS/SQS":
         assert set(dimensions) == {"QueueName"}, where
-        queue, attribute = dimensions["QueueName"]["Fn::GetAtt"]
-        assert attribute == "QueueName" and queue in synth.resources("AWS::SQS::Queue"), where
+        defined_in, queue_name = synth.follow(template, dimensions["QueueName"])
+        queue, attribute = queue_name["Fn::GetAtt"]
+        assert attribute == "QueueName", where
+        assert synth.templates()[defined_in]["Resources"][queue]["Type"] == "AWS::SQS::Queue", where
     elif namespace == "WebhookKit":
         from verifier import handler
         from verifier.core import UNAUTHORIZED_REASON
@@ -398,15 +525,19 @@ def test_every_metric_dimension_names_a_resource_or_metric_of_the_same_template(
     stack: str, where: str, request: pytest.FixtureRequest
 ) -> None:
     synth: Synthesized = request.getfixturevalue(stack)
-    metrics = _alarm_metrics(synth) if where == "alarms" else _dashboard_metrics(synth)
+    metrics = (
+        _alarm_metrics(synth)
+        if where == "alarms"
+        else [(synth.config.stack_name, *metric) for metric in _dashboard_metrics(synth)]  # the root's dashboard
+    )
     checked: set[str] = set()
-    for namespace, name, dimensions in metrics:
-        checked |= _check_dimensions(synth, namespace, name, dimensions)
+    for template, namespace, name, dimensions in metrics:
+        checked |= _check_dimensions(synth, template, namespace, name, dimensions)
     # Every kind of dimension the kit uses was met (a parser that found nothing fails here).
     assert checked == _EVERY_DIMENSION
     if where == "alarms":
         watched = len(metrics)
-        assert watched >= len(synth.resources("AWS::CloudWatch::Alarm")) > 0
+        assert watched >= len(synth.all_resources("AWS::CloudWatch::Alarm")) > 0
 
 
 def test_the_api_and_web_acl_metric_names_are_unique_to_each_deployment(

@@ -1,4 +1,4 @@
-"""Queues, dead-letter queues, processors and the idempotency table."""
+"""Queues, dead-letter queues, processors (each source's in its nested stack) and the idempotency table."""
 
 from __future__ import annotations
 
@@ -8,23 +8,30 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infrastructure.conftest import Synthesized
-from tests.infrastructure.iam import actions_of, bucket_objects, function_by_handler, resources_of, role_statements
+from tests.infrastructure.conftest import NestedTemplate, Synthesized
+from tests.infrastructure.iam import (
+    actions_of,
+    bucket_objects_from_name,
+    function_by_handler,
+    resources_of,
+    role_statements,
+)
 
 DAY = 24 * 3600
 
 
-def _queue_pair(synth: Synthesized, source: str) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
-    queues = synth.resources("AWS::SQS::Queue")
-    prefix = "Webhooks" + "Queues" + source.replace("-", "")
-    (queue_id,) = [q for q in queues if q.startswith(prefix + "Queue")]
-    (dlq_id,) = [q for q in queues if q.startswith(prefix + "DeadLetterQueue")]
+def _queue_pair(nested: NestedTemplate) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+    """A source's work queue and dead-letter queue, in its nested stack."""
+    queues = nested.resources("AWS::SQS::Queue")
+    (queue_id,) = [q for q in queues if q.startswith("QueuesQueue")]
+    (dlq_id,) = [q for q in queues if q.startswith("QueuesDeadLetterQueue")]
+    assert len(queues) == 2
     return queue_id, queues[queue_id], dlq_id, queues[dlq_id]
 
 
-def _queue_policy_statements(synth: Synthesized, queue_id: str) -> list[dict[str, Any]]:
+def _queue_policy_statements(nested: NestedTemplate, queue_id: str) -> list[dict[str, Any]]:
     statements = []
-    for policy in synth.resources("AWS::SQS::QueuePolicy").values():
+    for policy in nested.resources("AWS::SQS::QueuePolicy").values():
         if {"Ref": queue_id} in policy["Properties"]["Queues"]:
             statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     return statements
@@ -38,7 +45,8 @@ def _denies_insecure_transport(statements: list[dict[str, Any]]) -> bool:
 
 def test_every_source_queue_is_encrypted_tls_only_and_redrives_to_its_dlq(variant_stack: Synthesized) -> None:
     for source in variant_stack.config.sources:
-        queue_id, queue, dlq_id, dlq = _queue_pair(variant_stack, source.name)
+        nested = variant_stack.source(source.name)
+        queue_id, queue, dlq_id, dlq = _queue_pair(nested)
         props = queue["Properties"]
         assert props["SqsManagedSseEnabled"] is True
         assert props["RedrivePolicy"] == {
@@ -47,15 +55,44 @@ def test_every_source_queue_is_encrypted_tls_only_and_redrives_to_its_dlq(varian
         }
         assert props["VisibilityTimeout"] == 6 * source.timeout_seconds + source.batching_window_seconds
         assert dlq["Properties"]["SqsManagedSseEnabled"] is True
-        assert _denies_insecure_transport(_queue_policy_statements(variant_stack, queue_id))
-        assert _denies_insecure_transport(_queue_policy_statements(variant_stack, dlq_id))
+        assert _denies_insecure_transport(_queue_policy_statements(nested, queue_id))
+        assert _denies_insecure_transport(_queue_policy_statements(nested, dlq_id))
+
+
+@pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
+def test_each_queue_lets_only_the_verifier_send_and_no_one_else_in(stack: str, request: pytest.FixtureRequest) -> None:
+    # The verifier's own policy names no queue (its size must not grow with the sources):
+    # each work queue's policy grants its role SendMessage, and nothing broader.
+    synth: Synthesized = request.getfixturevalue(stack)
+    (verifier_role,) = [
+        logical_id
+        for logical_id, role in synth.resources("AWS::IAM::Role").items()
+        if logical_id.startswith("WebhooksVerifierRole")
+    ]
+    for source in synth.config.sources:
+        nested = synth.source(source.name)
+        queue_id, _, dlq_id, _ = _queue_pair(nested)
+        allowed = [s for s in _queue_policy_statements(nested, queue_id) if s["Effect"] == "Allow"]
+        assert [nested.in_root(s) for s in allowed] == [
+            {
+                "Sid": "VerifierSends",
+                "Effect": "Allow",
+                "Principal": {"AWS": {"Fn::GetAtt": [verifier_role, "Arn"]}},
+                "Action": "sqs:SendMessage",
+                "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
+            }
+        ], source.name
+        # The dead-letter queue admits no one by policy: only its processor's role writes it.
+        assert [s for s in _queue_policy_statements(nested, dlq_id) if s["Effect"] == "Allow"] == [], source.name
+        assert len(nested.resources("AWS::SQS::QueuePolicy")) == 2
 
 
 def test_processor_drains_its_queue_with_partial_batch_responses(variant_stack: Synthesized) -> None:
     source = variant_stack.config.source("stripe")
-    function_id, _ = function_by_handler(variant_stack, "processor.handler.handler", "stripe")
-    queue_id, _, _, _ = _queue_pair(variant_stack, "stripe")
-    variant_stack.template.has_resource_properties(
+    nested = variant_stack.source("stripe")
+    function_id, _ = function_by_handler(nested, "processor.handler.handler", "stripe")
+    queue_id, _, _, _ = _queue_pair(nested)
+    nested.template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
             "FunctionName": {"Ref": function_id},
@@ -70,30 +107,34 @@ def test_processor_drains_its_queue_with_partial_batch_responses(variant_stack: 
 
 def test_processor_runtime_settings_come_from_the_source(variant_stack: Synthesized) -> None:
     source = variant_stack.config.source("stripe")
-    _, function = function_by_handler(variant_stack, "processor.handler.handler", "stripe")
+    nested = variant_stack.source("stripe")
+    _, function = function_by_handler(nested, "processor.handler.handler", "stripe")
     props = function["Properties"]
     assert props["Runtime"] == "python3.13" and props["Architectures"] == ["arm64"]
     assert props["Timeout"] == source.timeout_seconds and props["MemorySize"] == source.memory_mb
     env = props["Environment"]["Variables"]
     assert env["IDEMPOTENCY_EXPIRY_SECONDS"] == str(variant_stack.config.idempotency_expiry_seconds)
-    _, _, dlq_id, _ = _queue_pair(variant_stack, "stripe")
+    _, _, dlq_id, _ = _queue_pair(nested)
     assert env["DEAD_LETTER_QUEUE_URL"] == {"Ref": dlq_id}
+    assert nested.in_root(env["IDEMPOTENCY_TABLE"]) == {"Ref": _table_id(variant_stack)}
+    assert nested.in_root(env["CLAIM_CHECK_BUCKET"]) == {"Ref": _bucket_id(variant_stack)}
 
 
 def test_processor_may_touch_only_its_own_queues_the_table_and_claim_checks(variant_stack: Synthesized) -> None:
     for source in variant_stack.config.sources:
-        _, function = function_by_handler(variant_stack, "processor.handler.handler", source.name)
-        queue_id, _, dlq_id, _ = _queue_pair(variant_stack, source.name)
-        other_queues = {q for q in variant_stack.resources("AWS::SQS::Queue") if q not in (queue_id, dlq_id)}
-        granted: dict[str, str] = {}
-        for statement in role_statements(variant_stack, function):
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            for action in actions:
-                granted[action] = granted.get(action, "") + json.dumps(statement["Resource"])
-        sqs_targets = "".join(v for k, v in granted.items() if k.startswith("sqs:"))
-        assert queue_id in sqs_targets and dlq_id in sqs_targets
-        assert not [q for q in other_queues if q in sqs_targets]
-        assert dlq_id in granted["sqs:SendMessage"] and queue_id not in granted["sqs:SendMessage"]
+        nested = variant_stack.source(source.name)
+        _, function = function_by_handler(nested, "processor.handler.handler", source.name)
+        queue_id, _, dlq_id, _ = _queue_pair(nested)
+        granted: dict[str, list] = {}
+        for statement in role_statements(nested, function):
+            for action in actions_of(statement):
+                granted.setdefault(action, []).extend(resources_of(statement))
+        # Its stack's two queues by reference, nothing else (no other queue, ARN pattern or parameter).
+        own = {"queue": {"Fn::GetAtt": [queue_id, "Arn"]}, "dlq": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+        sqs_targets = [r for action, resources in granted.items() if action.startswith("sqs:") for r in resources]
+        assert own["queue"] in sqs_targets and own["dlq"] in sqs_targets
+        assert all(target in own.values() for target in sqs_targets), sqs_targets
+        assert granted["sqs:SendMessage"] == [own["dlq"]]
         assert {a for a in granted if a.startswith("dynamodb:")} == {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
@@ -102,6 +143,16 @@ def test_processor_may_touch_only_its_own_queues_the_table_and_claim_checks(vari
         }
         assert {a for a in granted if a.startswith("s3:")} == {"s3:GetObject", "s3:ListBucket"}
         assert not [a for a in granted if a.startswith("secretsmanager:")]
+
+
+def _table_id(synth: Synthesized) -> str:
+    (table_id,) = synth.resources("AWS::DynamoDB::Table")
+    return str(table_id)
+
+
+def _bucket_id(synth: Synthesized) -> str:
+    (bucket_id,) = synth.resources("AWS::S3::Bucket")
+    return str(bucket_id)
 
 
 def test_idempotency_table_is_on_demand_with_ttl_pitr_and_encryption(default_stack: Synthesized) -> None:
@@ -120,11 +171,15 @@ def test_idempotency_table_is_on_demand_with_ttl_pitr_and_encryption(default_sta
 def test_data_is_retained_by_default_and_not_when_configured(
     default_stack: Synthesized, variant_stack: Synthesized
 ) -> None:
-    for type_ in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue"):
-        for resource in default_stack.resources(type_).values():
-            assert resource["DeletionPolicy"] == "Retain", type_
-        for resource in variant_stack.resources(type_).values():
-            assert resource["DeletionPolicy"] == "Delete", type_
+    # Queues and created secrets live in the sources' nested stacks: every template is read.
+    for type_ in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SecretsManager::Secret"):
+        retained = default_stack.all_resources(type_)
+        assert retained, type_
+        for key, resource in retained.items():
+            assert resource["DeletionPolicy"] == "Retain", key
+        for key, resource in variant_stack.all_resources(type_).items():
+            assert resource["DeletionPolicy"] == "Delete", key
+    assert len(default_stack.all_resources("AWS::SQS::Queue")) == 2 * len(default_stack.config.sources)
 
 
 def test_claim_check_bucket_is_private_encrypted_tls_only_and_expires(default_stack: Synthesized) -> None:
@@ -164,13 +219,21 @@ def test_claim_check_bucket_is_private_encrypted_tls_only_and_expires(default_st
 
 
 def test_created_secrets_and_existing_secret_arns(variant_stack: Synthesized) -> None:
-    secrets = variant_stack.resources("AWS::SecretsManager::Secret")
-    # twilio-sms and billing use existing secrets: only stripe and erp get one created.
-    assert len(secrets) == 2
+    secrets = variant_stack.all_resources("AWS::SecretsManager::Secret")
+    # twilio-sms and billing use existing secrets: only stripe and erp get one created, in their own stacks.
+    assert {where for where, _ in secrets} == {"SourceStripe", "SourceErp"}
     for secret in secrets.values():
         assert secret["Properties"]["GenerateSecretString"]["GenerateStringKey"] == "secrets"
-    _, verifier = function_by_handler(variant_stack, "verifier.handler.handler")
-    assert "secret:twilio-AbCdEf" in json.dumps(verifier["Properties"]["Environment"])
+    # Each source's stack names its secret in its SecretArn output (the verifier's table and the CLI read it there).
+    for source in variant_stack.config.sources:
+        nested = variant_stack.source(source.name)
+        arn = nested.output("SecretArn")
+        if source.secret_arn:
+            assert arn == source.secret_arn
+        else:
+            (secret_id,) = nested.resources("AWS::SecretsManager::Secret")
+            assert arn == {"Ref": secret_id}
+    assert variant_stack.source("twilio-sms").output("SecretArn").endswith("secret:twilio-AbCdEf")
 
 
 @pytest.mark.parametrize("stack", ["default_stack", "variant_stack"])
@@ -180,7 +243,7 @@ def test_queues_keep_messages_as_configured_and_claim_checks_outlive_them(
     synth: Synthesized = request.getfixturevalue(stack)
     config = synth.config
     for source in config.sources:
-        _, queue, _, dlq = _queue_pair(synth, source.name)
+        _, queue, _, dlq = _queue_pair(synth.source(source.name))
         assert queue["Properties"]["MessageRetentionPeriod"] == config.queue_retention_days * DAY
         assert dlq["Properties"]["MessageRetentionPeriod"] == config.dead_letter_retention_days * DAY
     (bucket,) = synth.resources("AWS::S3::Bucket").values()
@@ -193,24 +256,43 @@ def test_queues_keep_messages_as_configured_and_claim_checks_outlive_them(
 def test_each_processor_reads_only_its_own_sources_claim_checks(variant_stack: Synthesized) -> None:
     names = [source.name for source in variant_stack.config.sources]
     for name in names:
-        _, function = function_by_handler(variant_stack, "processor.handler.handler", name)
-        statements = role_statements(variant_stack, function)
+        nested = variant_stack.source(name)
+        _, function = function_by_handler(nested, "processor.handler.handler", name)
+        statements = [nested.in_root(s) for s in role_statements(nested, function)]
         readable = [r for s in statements if "s3:GetObject" in actions_of(s) for r in resources_of(s)]
-        assert readable == [bucket_objects(variant_stack, f"{name}/*")]
+        assert readable == [bucket_objects_from_name(variant_stack, f"{name}/*")]
         for other in (n for n in names if n != name):
-            assert bucket_objects(variant_stack, f"{other}/*") not in readable
-        assert bucket_objects(variant_stack, "*") not in readable
+            assert bucket_objects_from_name(variant_stack, f"{other}/*") not in readable
+        assert bucket_objects_from_name(variant_stack, "*") not in readable
 
 
 def test_each_processor_touches_only_its_own_sources_idempotency_records(variant_stack: Synthesized) -> None:
-    (table_id,) = variant_stack.resources("AWS::DynamoDB::Table")
+    table_arn = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":dynamodb:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":table/",
+                {"Ref": _table_id(variant_stack)},
+            ],
+        ]
+    }
     for source in variant_stack.config.sources:
-        _, function = function_by_handler(variant_stack, "processor.handler.handler", source.name)
-        dynamodb = [s for s in role_statements(variant_stack, function) if "dynamodb:" in json.dumps(s["Action"])]
+        nested = variant_stack.source(source.name)
+        _, function = function_by_handler(nested, "processor.handler.handler", source.name)
+        dynamodb = [
+            nested.in_root(s) for s in role_statements(nested, function) if "dynamodb:" in json.dumps(s["Action"])
+        ]
         assert dynamodb
         for statement in dynamodb:
             assert statement["Effect"] == "Allow"
-            assert resources_of(statement) == [{"Fn::GetAtt": [table_id, "Arn"]}]
+            # The table by its name, in this account and Region: the table itself, no index or stream.
+            assert resources_of(statement) == [table_arn]
             # Every item call names its partition key, so each must start with this source's prefix.
             assert statement["Condition"] == {
                 "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"webhook-kit.processor.{source.name}#*"]}
