@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 CDK := npx --no-install cdk
 PYTEST_ARGS ?=
 
-.PHONY: help install local lint format typecheck test test-fast test-py313 lambda-runtime bench soak synth nag diff deploy destroy clean
+.PHONY: help install local lint format typecheck test test-fast test-py313 lambda-runtime bench bench-scale soak synth nag diff deploy destroy clean
 
 help: ## List the tasks
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ test-fast: install ## Unit tests only
 
 bench: install ## Run the benchmarks in bench/ (ratios measured side by side)
 	@for script in bench/*/run.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+bench-scale: $(VENV)/.installed node_modules/.installed ## Synth time and verifier cold start, 3 vs 100 sources, as ratios; ARGS for bench/scale/run.py
+	$(BIN)/python bench/scale/run.py $(ARGS)
 
 soak: $(VENV)/.installed ## Soak the local pipeline under injected faults (docs/soak.md); ARGS="--deliveries 300" for a quick one
 	$(BIN)/python -m tests.soak.harness $(ARGS)

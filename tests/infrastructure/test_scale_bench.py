@@ -1,0 +1,59 @@
+"""The scale benchmark (``bench/scale/run.py``, as ``make bench-scale`` runs it) end to end, tiny: 1 against 3
+sources, one run each, and every figure and ratio comes out. No timing is asserted: the bench makes no claim
+in a test.
+
+A child process, as the benchmark always runs: its samples are fresh interpreters, and moto runs in a process
+of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_scale_bench_reports_synth_and_verifier_figures_and_their_ratios(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [
+            sys.executable,
+            str(ROOT / "bench" / "scale" / "run.py"),
+            "--small",
+            "1",
+            "--large",
+            "3",
+            "--synth-runs",
+            "1",
+            "--cold-runs",
+            "1",
+            "--warm-calls",
+            "3",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    report = json.loads(out.read_text())
+    for size in ("1", "3"):
+        # The root template, and a nested stack per source.
+        assert report["synth"][size]["templates"] >= 1 + int(size)
+        assert report["synth"][size]["root_resources"] > 0
+        # The verifier read its table from SSM: a few sources fit one parameter, one GetParameters call.
+        assert report["cold"][size]["parameters"] == report["cold"][size]["get_parameters_calls"] == 1
+    assert all(math.isfinite(value) and value > 0 for value in report["ratios"].values())
+    for heading in ("Synth as app.py", "Verifier cold start", "Warm, per request"):
+        assert heading in completed.stdout
