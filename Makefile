@@ -60,8 +60,8 @@ node_modules/.installed: package.json
 
 install: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed ## Create the virtualenv and install Python and npm packages
 
-local: $(VENV)/.installed ## Run the whole pattern on this machine (no AWS account, no Docker)
-	$(BIN)/python -m webhook_kit local $(ARGS)
+local: $(VENV)/.installed ## Run the whole pattern on this machine (no AWS account, no Docker); CONFIG=file.toml, ARGS
+	$(BIN)/python -m webhook_kit local $(if $(CONFIG),-f $(CONFIG)) $(ARGS)
 
 lint: install ## Ruff lint and format check
 	$(BIN)/ruff check .

@@ -8,8 +8,9 @@ source table's parameters); the web ACL's capacity and IP sets are checked as
 it is built (stacks/waf_budget.py).
 
 Values CloudFormation fills in at deploy time (a ``Ref``, ``Fn::GetAtt``, ...)
-are counted at ``TOKEN_BOUND`` characters each: longer than any name or ARN
-this kit makes, so a check that passes here passes in the account.
+are counted at ``TOKEN_BOUND`` characters each (the pseudo parameters at their
+longest): longer than any name or ARN this kit makes, so a check that passes
+here passes in the account.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ DASHBOARD_MAX_METRICS_PER_WIDGET = 500
 DASHBOARD_MAX_METRICS = 2_500
 
 TOKEN_BOUND = 256
+# The pseudo parameters are shorter: "aws-us-gov", "ap-southeast-5", "amazonaws.com.cn".
+PSEUDO_PARAMETER_BOUNDS = {"AWS::Partition": 12, "AWS::Region": 20, "AWS::AccountId": 12, "AWS::URLSuffix": 20}
 
 
 class BudgetError(ValueError):
@@ -121,6 +124,8 @@ def check_assembly(directory: str | Path) -> Usage:
 def bounded_length(value: Any) -> int:
     """Characters of ``value`` once deployed, compact JSON, each deploy-time value at ``TOKEN_BOUND``."""
     if isinstance(value, Mapping):
+        if len(value) == 1 and "Ref" in value and value["Ref"] in PSEUDO_PARAMETER_BOUNDS:
+            return PSEUDO_PARAMETER_BOUNDS[value["Ref"]]
         if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::ImportValue", "Fn::Select"):
             return TOKEN_BOUND
         if len(value) == 1 and next(iter(value)) == "Fn::Join":
@@ -136,7 +141,7 @@ def bounded_length(value: Any) -> int:
 
 
 def _string_length(part: Any) -> int:
-    return len(part) if isinstance(part, str) else TOKEN_BOUND
+    return len(part) if isinstance(part, str) else bounded_length(part)
 
 
 def _of_type(resources: Mapping[str, Any], type_: str) -> Iterator[tuple[str, Mapping[str, Any]]]:

@@ -176,7 +176,9 @@ class SourceStack(NestedStack):
                     "id": "AwsSolutions-IAM5",
                     "reason": "Objects under this source's prefix of the claim-check bucket only: the processor "
                     "reads its own source's claim-check objects.",
-                    "appliesTo": [{"regex": "/^Resource::.*<.*ClaimCheckBucket[0-9A-F]+>/" + source.name + r"/\*$/"}],
+                    "appliesTo": [
+                        {"regex": "/^Resource::.*<.*ClaimCheckBucket[0-9A-F]+(?:Ref)?>/" + source.name + r"/\*$/"}
+                    ],
                 }
             ],
             apply_to_children=True,

@@ -9,8 +9,7 @@ per cold start, ten names a call (one call up to about 160 sources).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aws_cdk import Stack
@@ -18,38 +17,11 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from shared import contract
+from stacks.table_packing import pack, route
 
 if TYPE_CHECKING:
-    from stacks.config import SourceConfig, WebhookKitConfig
+    from stacks.config import WebhookKitConfig
     from stacks.source_stack import SourceStack
-
-# https://sqs.<region>.amazonaws.com[.cn]/<account>/<name of 80 at most>
-QUEUE_URL_BOUND = len("https://sqs.") + 20 + len(".amazonaws.com.cn/") + 12 + 1 + 80
-# arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6>; the generated
-# name is the secret's logical id and a random suffix, well under 128 characters.
-SECRET_ARN_BOUND = len("arn:aws-us-gov:secretsmanager:") + 20 + 1 + 12 + len(":secret:") + 128 + 7
-
-
-def _route(source: SourceConfig, queue_url: str, secret_arn: str) -> dict[str, object]:
-    return contract.source_route(
-        scheme=source.scheme,
-        queue_url=queue_url,
-        secret_arn=secret_arn,
-        tolerance_seconds=source.tolerance_seconds,
-        options=source.verifier_options(),
-    )
-
-
-def pack(sources: Sequence[SourceConfig]) -> list[list[str]]:
-    """The sources' names in parameter-sized chunks, each URL and ARN counted at its longest.
-
-    Raises ValueError naming a source whose entry alone would not fit a parameter.
-    """
-    sizes = {
-        source.name: len(json.dumps(_route(source, "q" * QUEUE_URL_BOUND, source.secret_arn or "s" * SECRET_ARN_BOUND)))
-        for source in sources
-    }
-    return contract.pack_source_table(sizes)
 
 
 class SourceTableParameters:
@@ -58,7 +30,7 @@ class SourceTableParameters:
     Their names and the table's digest are known at synth, so the verifier's
     environment and policy name them without waiting for the parameters, which
     wait for the sources' stacks (their queue URLs and secret ARNs). The
-    parameters are packed with each URL and ARN at its longest (below), so a
+    parameters are packed with each URL and ARN at its longest (stacks/table_packing.py), so a
     chunk cannot outgrow its parameter at deploy time.
     """
 
@@ -70,15 +42,11 @@ class SourceTableParameters:
             {
                 "version": _SOURCE_TABLE_VERSION,
                 "sources": {
-                    source.name: self._route(
-                        source, contract.source_stack_logical_id(source.name), source.secret_arn or ""
-                    )
+                    source.name: route(source, contract.source_stack_logical_id(source.name), source.secret_arn or "")
                     for source in config.sources
                 },
             }
         )
-
-    _route = staticmethod(_route)
 
     def arns(self, stack: Stack) -> list[str]:
         return [
@@ -90,7 +58,7 @@ class SourceTableParameters:
         stack = Stack.of(scope)
         for index, (name, chunk) in enumerate(zip(self.names, self.chunks, strict=True)):
             routes = {
-                source: self._route(
+                source: route(
                     by_name[source],
                     sources[source].output(contract.OUTPUT_QUEUE_URL),
                     sources[source].output(contract.OUTPUT_SECRET_ARN),

@@ -327,13 +327,14 @@ def test_scheme_names_match_the_verifier_registry() -> None:
     assert set(SchemeName.__args__) == set(SCHEMES)
 
 
-def test_a_deployment_holds_as_many_sources_as_api_gateway_gives_it_resources() -> None:
+def test_a_deployment_holds_as_many_sources_as_its_template_and_api_have_room_for() -> None:
     data = _base()
     data["sources"] = [{"name": f"source-{i}", "scheme": "github"} for i in range(MAX_SOURCES)]
-    assert len(parse_config(data).sources) == MAX_SOURCES == API_GATEWAY_MAX_RESOURCES - 2
+    assert len(parse_config(data).sources) == MAX_SOURCES < API_GATEWAY_MAX_RESOURCES - 2
     data["sources"].append({"name": "one-more", "scheme": "github"})
     message = _error(data)
-    assert f"{MAX_SOURCES + 1} sources" in message and f"{API_GATEWAY_MAX_RESOURCES} resources" in message
+    assert f"{MAX_SOURCES + 1} sources, over the {MAX_SOURCES} one deployment holds" in message
+    assert "1 MB" in message and f"{API_GATEWAY_MAX_RESOURCES} resources" in message
     assert "stack_name" in message  # the fix: a second deployment
 
 
