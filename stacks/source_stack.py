@@ -35,10 +35,10 @@ from stacks.claim_check import claim_check_prefix
 from stacks.config import SourceConfig, WebhookKitConfig
 from stacks.ingress import add_source_method
 from stacks.lambda_factory import LambdaFactory
-from stacks.monitoring import SourceAlarms
 from stacks.processors import SourceProcessor, idempotency_key_prefix
 from stacks.queues import SourceQueues
 from stacks.secrets import SourceSecret
+from stacks.source_alarms import SourceAlarms
 
 
 @dataclass(frozen=True)

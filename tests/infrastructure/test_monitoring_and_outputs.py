@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shared.contract import source_stack_logical_id
-from stacks import monitoring
+from stacks import source_alarms
 from stacks.aws_limits import MAX_SOURCES
 from tests.infrastructure.conftest import ROOT, Synthesized
 
@@ -37,7 +37,7 @@ def _group_metrics(alarm: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 def _groups(synth: Synthesized) -> list[list[str]]:
     """The sources of each alarm group: configuration order, ten at a time."""
     names = [source.name for source in synth.config.sources]
-    size = monitoring.METRICS_PER_ALARM
+    size = source_alarms.METRICS_PER_ALARM
     return [names[start : start + size] for start in range(0, len(names), size)]
 
 
@@ -98,7 +98,7 @@ def test_each_group_of_ten_sources_alarms_on_the_worst_of_its_sources(
         ]
         expression, metrics = _group_metrics(alarm)
         assert expression.startswith(f"{function}([") and expression.count("FILL(") == len(members)
-        assert len(metrics) == len(members) <= monitoring.METRICS_PER_ALARM
+        assert len(metrics) == len(members) <= source_alarms.METRICS_PER_ALARM
         assert {m["MetricName"] for m in metrics} == {metric_name}
         assert alarm["Threshold"] == (getattr(synth.config, threshold) if threshold else 0)
         watched += [_watched(synth, group.logical_id, m, dimension) for m in metrics]
@@ -159,17 +159,17 @@ def test_signature_rejection_rate_alarms_watch_every_source_five_at_a_time(defau
             if metric["MetricName"] == "Rejected":
                 assert dimensions["reason"] == "unauthorized"
             per_source.setdefault(dimensions["source"], set()).add(metric["MetricName"])
-        assert len(per_source) <= monitoring.METRICS_PER_ALARM // 2
+        assert len(per_source) <= source_alarms.METRICS_PER_ALARM // 2
         assert all(names == {"Accepted", "Rejected"} for names in per_source.values())
         watched += list(per_source)
     assert watched == [source.name for source in default_stack.config.sources]
 
 
 def test_the_verifier_publishes_under_the_namespace_the_alarms_read() -> None:
-    from stacks import monitoring
+    from stacks import source_alarms
     from verifier import handler
 
-    assert handler.metrics.namespace == monitoring.METRICS_NAMESPACE
+    assert handler.metrics.namespace == source_alarms.METRICS_NAMESPACE
 
 
 def test_one_alarm_watches_every_source_for_secrets_served_stale(default_stack: Synthesized) -> None:
@@ -235,7 +235,7 @@ def _runbook_headings() -> dict[str, str]:
     """Anchor -> entry (the heading without its backticks) of each runbook entry."""
     return {
         _github_anchor(line): line.removeprefix("### ").strip("`")
-        for line in (ROOT / monitoring.RUNBOOK).read_text().splitlines()
+        for line in (ROOT / source_alarms.RUNBOOK).read_text().splitlines()
         if line.startswith("### `")
     }
 
@@ -290,7 +290,7 @@ def test_every_alarm_is_named_after_its_deployment_and_links_its_runbook_entry(
         entry = _runbook_entry(name.removeprefix(prefix), source_names)
         anchor = _github_anchor(f"### `{entry}`")
         assert entries.get(anchor) == entry, f"no runbook heading ### `{entry}` for alarm {name}"
-        assert alarm["AlarmDescription"].endswith(f" Runbook: {monitoring.RUNBOOK}#{anchor}"), name
+        assert alarm["AlarmDescription"].endswith(f" Runbook: {source_alarms.RUNBOOK}#{anchor}"), name
     assert len({alarm["AlarmName"] for alarm in alarms}) == len(alarms)
     # The longest stack name (128), source name (32) and group range the configuration
     # allows stay within CloudWatch's 255-character alarm names.

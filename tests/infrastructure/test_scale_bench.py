@@ -8,46 +8,20 @@ of its own.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
 
 
 def test_scale_bench_reports_synth_and_verifier_figures_and_their_ratios(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [
-            sys.executable,
-            str(ROOT / "bench" / "scale" / "run.py"),
-            "--small",
-            "1",
-            "--large",
-            "3",
-            "--synth-runs",
-            "1",
-            "--cold-runs",
-            "1",
-            "--warm-calls",
-            "3",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    report, printed = run_bench(
+        "scale",
+        ["--small", "1", "--large", "3", "--synth-runs", "1", "--cold-runs", "1", "--warm-calls", "3"],
+        out,
         timeout=300,
-        check=False,
     )
-
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    report = json.loads(out.read_text())
     for size in ("1", "3"):
         # The root template, and a nested stack per source.
         assert report["synth"][size]["templates"] >= 1 + int(size)
@@ -56,4 +30,4 @@ def test_scale_bench_reports_synth_and_verifier_figures_and_their_ratios(tmp_pat
         assert report["cold"][size]["parameters"] == report["cold"][size]["get_parameters_calls"] == 1
     assert all(math.isfinite(value) and value > 0 for value in report["ratios"].values())
     for heading in ("Synth as app.py", "Verifier cold start", "Warm, per request"):
-        assert heading in completed.stdout
+        assert heading in printed

@@ -6,48 +6,22 @@ A child process, for the reason tests/soak/test_soak.py gives (moto's state is p
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
+
 CONFIG = Path(__file__).with_name("webhook-kit.soak.toml")
 
 
 def test_load_reports_every_target_and_the_ratios(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [
-            sys.executable,
-            str(ROOT / "bench" / "load" / "run.py"),
-            "--config",
-            str(CONFIG),
-            "--requests",
-            "30",
-            "--rounds",
-            "1",
-            "--senders",
-            "4",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    report, printed = run_bench(
+        "load", ["--config", str(CONFIG), "--requests", "30", "--rounds", "1", "--senders", "4"], out, timeout=180
     )
-
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    report = json.loads(out.read_text())
     for target in ("trivial", "pipeline"):
         assert report[target]["requests"] == report[target]["accepted"] == 30, target
         assert report[target]["p99_ms"] >= report[target]["p50_ms"] > 0
     assert len(report["sources"]) == 10  # every source of the configuration, one per scheme
     assert all(math.isfinite(value) and value > 0 for value in report["ratios"].values())
-    assert "pipeline / trivial" in completed.stdout
+    assert "pipeline / trivial" in printed
