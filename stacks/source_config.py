@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import contract
+from shared.providers import PROVIDERS, get_provider
 from shared.schemes import SCHEMES, SchemeConfigError
 from stacks.arns import ARN_KMS_KEY, ARN_SECRET, arn_region
 from stacks.aws_limits import LAMBDA_MAX_TIMEOUT, SQS_MAX_VISIBILITY_TIMEOUT, SQS_STANDARD_MAX_BATCH
@@ -69,6 +70,9 @@ class SourceConfig(StrictModel):
     """One webhook sender: its URL segment, how it signs, and how its queue is drained."""
 
     name: str = Field(description="URL path segment: POST /webhooks/{name}")
+    # A provider of the catalogue (shared/providers) sets the scheme and its options;
+    # `scheme` alone (with `generic` for generic-hmac) is for anything not in it.
+    provider: str | None = None
     scheme: SchemeName
     secret_arn: str | None = Field(
         default=None,
@@ -97,6 +101,27 @@ class SourceConfig(StrictModel):
     # source's URL is answered 429 there and leaves the other sources' buckets full.
     throttle_rate: int = Field(default=100, ge=1, le=10_000, description="Steady requests per second to this source")
     throttle_burst: int = Field(default=200, ge=1, le=5_000, description="Requests this source may take at once")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_provider(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("provider") is None:
+            return data
+        name = data["provider"]
+        if not isinstance(name, str) or name not in PROVIDERS:
+            try:
+                get_provider(str(name))
+            except KeyError as error:
+                raise ValueError(f"provider: {error.args[0]}") from None
+        provider = PROVIDERS[name]
+        if data.get("scheme") not in (None, provider.scheme):
+            raise ValueError(
+                f"scheme {data['scheme']!r} contradicts provider {name!r}, which signs with {provider.scheme!r}: "
+                "leave scheme out"
+            )
+        if data.get("generic") is not None:
+            raise ValueError(f"provider {name!r} sets the scheme's options: leave the [sources.generic] table out")
+        return {**data, "scheme": provider.scheme}
 
     @field_validator("name")
     @classmethod
@@ -163,8 +188,10 @@ class SourceConfig(StrictModel):
             raise ValueError(
                 "public_url must not have a query string or fragment: the query is taken from each request"
             )
-        if (self.scheme == "generic-hmac") != (self.generic is not None):
-            raise ValueError("a [sources.generic] table is required for, and only for, scheme 'generic-hmac'")
+        if (self.scheme == "generic-hmac" and self.provider is None) != (self.generic is not None):
+            raise ValueError(
+                "a [sources.generic] table is required for, and only for, scheme 'generic-hmac' without a provider"
+            )
         minimum = self.minimum_visibility_timeout
         if self.visibility_timeout_seconds is not None and self.visibility_timeout_seconds < minimum:
             raise ValueError(
@@ -196,8 +223,8 @@ class SourceConfig(StrictModel):
         return self.visibility_timeout_seconds or self.minimum_visibility_timeout
 
     def verifier_options(self) -> dict[str, Any]:
-        """The scheme options the verifier receives at run time."""
-        options: dict[str, Any] = {}
+        """The scheme options the verifier receives at run time: the provider's, then the source's own."""
+        options: dict[str, Any] = dict(PROVIDERS[self.provider].options) if self.provider else {}
         if self.public_url:
             options["public_url"] = self.public_url
         if self.generic is not None:

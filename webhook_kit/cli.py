@@ -34,6 +34,7 @@ from webhook_kit.cli_base import (
 from webhook_kit.devsecrets import dev_secret
 from webhook_kit.local.state import RunningPipeline, read_state, remove_state, write_state
 from webhook_kit.outputs_command import outputs
+from webhook_kit.providers_command import providers
 from webhook_kit.redrive_command import redrive
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ app = typer.Typer(
 )
 app.command()(redrive)
 app.command()(outputs)
+app.command()(providers)
 
 # --------------------------------------------------------------------------- local
 
