@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from shared.providers import PROVIDERS, Provider
 from webhook_kit.cli_base import console
@@ -93,7 +93,14 @@ def providers(
     if markdown:
         typer.echo(render_markdown(), nl=False)
         return
-    table = Table("provider", "title", "scheme", "authenticated by", "handshake", "addresses")
+    table = Table(
+        Column("provider", no_wrap=True),
+        "title",
+        Column("scheme", no_wrap=True),
+        "authenticated by",
+        "handshake",
+        "addresses",
+    )
     for provider in PROVIDERS.values():
         table.add_row(
             provider.name,
