@@ -234,3 +234,26 @@ VARIANT = {
 @pytest.fixture(scope="session")
 def variant_stack() -> Synthesized:
     return synthesize(parse_config(VARIANT))
+
+
+def located_alarms(synth: Synthesized) -> list[tuple[str, dict[str, Any]]]:
+    """(template key, properties) of every alarm: the root's, each source's, each group's."""
+    return [(where, r["Properties"]) for (where, _), r in synth.all_resources("AWS::CloudWatch::Alarm").items()]
+
+
+def dashboard_metrics(synth: Synthesized) -> list[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric name, dimensions) of every graph of the dashboard, tokens put back as intrinsics."""
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    separator, parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"]
+    tokens = {f"@@token{index}@@": part for index, part in enumerate(parts) if not isinstance(part, str)}
+    names = {id(part): name for name, part in tokens.items()}
+    body = json.loads(separator.join(part if isinstance(part, str) else names[id(part)] for part in parts))
+    metrics = []
+    for widget in body["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            fields = [field for field in row if not isinstance(field, dict)]  # the last may be render options
+            namespace, name, *pairs = fields
+            assert len(pairs) % 2 == 0 and "..." not in fields and "." not in fields, row
+            dimensions = {pairs[i]: tokens.get(pairs[i + 1], pairs[i + 1]) for i in range(0, len(pairs), 2)}
+            metrics.append((namespace, name, dimensions))
+    return metrics
