@@ -46,6 +46,8 @@ class GenericHmacOptions(StrictModel):
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
     encoding: Literal["hex", "base64"] = "hex"
     prefix: str = ""
+    # None: the header holds one signature; else a list of them, split on this.
+    signature_separator: str | None = None
     timestamp_header: str | None = None
     timestamp_field: str | None = Field(default=None, min_length=1)
     timestamp_unit: Literal["seconds", "milliseconds"] | None = None

@@ -1,4 +1,9 @@
-"""Any provider that sends ``prefix + encode(HMAC(secret, template))`` in one header, configured by options."""
+"""Any provider that sends ``prefix + encode(HMAC(secret, template))`` in one header, configured by options.
+
+With ``signature_separator`` the header is a list of such items (PagerDuty
+and CircleCI send ``v1=<hex>,v1=<hex>``, one per active secret during a
+rotation); any item carrying ``prefix`` may match.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,13 @@ _ALGORITHMS = frozenset({"sha1", "sha256", "sha512"})
 _TEMPLATE_PART = re.compile(r"(\{timestamp\}|\{body\})")
 # How many of a body timestamp's units make a second.
 _UNITS = {"seconds": 1, "milliseconds": 1000}
+# A list header with more items than this is refused: each item is compared
+# with every active secret's digest, so the sender must not choose the CPU a
+# request costs. Providers send one item per secret they sign with (two
+# during a rotation).
+MAX_SIGNATURES = 10
+# Base64 digests contain these, so a list of them cannot be split on one.
+_BASE64_PUNCTUATION = frozenset("+/=")
 
 
 def _settings(options: Mapping[str, Any]) -> tuple[str, str, str, str, str | None, str]:
@@ -27,6 +39,39 @@ def _settings(options: Mapping[str, Any]) -> tuple[str, str, str, str, str | Non
     timestamp_header = str(timestamp_header).lower() if timestamp_header else None
     template = str(options.get("signed_template") or ("{timestamp}.{body}" if timestamp_header else "{body}"))
     return header, algorithm, encoding, prefix, timestamp_header, template
+
+
+def _provided_signatures(value: str, prefix: str, separator: str | None) -> list[str] | None:
+    """The digests in a signature header value (prefix removed), or None if it is refused.
+
+    Without a separator the whole value is one item and must carry the prefix.
+    With one, items are split off and stripped of spaces and tabs; empty items
+    and items without the prefix (another signature version) are skipped.
+    """
+    if separator is None:
+        return [value[len(prefix) :]] if value.startswith(prefix) else None
+    # maxsplit bounds the work on a huge header before the count is checked.
+    items = value.split(separator, MAX_SIGNATURES)
+    if len(items) > MAX_SIGNATURES:
+        return None
+    stripped = (item.strip(" \t") for item in items)
+    return [item[len(prefix) :] for item in stripped if item and item.startswith(prefix)]
+
+
+def _validate_separator(options: Mapping[str, Any], prefix: str, encoding: str) -> None:
+    separator = options.get("signature_separator")
+    if separator is None:
+        return
+    if not isinstance(separator, str) or not separator:
+        raise SchemeConfigError('options.signature_separator must be a non-empty string, e.g. ","')
+    if any(char.isalnum() for char in separator):
+        raise SchemeConfigError(
+            f"options.signature_separator must not contain letters or digits (got {separator!r}): a digest does"
+        )
+    if encoding == "base64" and _BASE64_PUNCTUATION & set(separator):
+        raise SchemeConfigError(f"options.signature_separator {separator!r} occurs in base64 digests (+, / or =)")
+    if separator in prefix:
+        raise SchemeConfigError(f"options.signature_separator {separator!r} occurs in options.prefix {prefix!r}")
 
 
 def _body_timestamp_in_window(request: Request, options: Mapping[str, Any], check: Check) -> bool:
@@ -88,7 +133,7 @@ class GenericHmac(Scheme):
 
     @staticmethod
     def validate_options(options: Mapping[str, Any]) -> None:
-        header, algorithm, encoding, _prefix, timestamp_header, template = _settings(options)
+        header, algorithm, encoding, prefix, timestamp_header, template = _settings(options)
         if not header:
             raise SchemeConfigError("generic-hmac needs options.signature_header")
         if algorithm not in _ALGORITHMS:
@@ -103,6 +148,7 @@ class GenericHmac(Scheme):
         if "{timestamp}" in template and not timestamp_header:
             raise SchemeConfigError("options.signed_template uses {timestamp} but no timestamp_header is set")
         _validate_body_timestamp(options, timestamp_header)
+        _validate_separator(options, prefix, encoding)
 
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         header, *_, timestamp_header, _template = _settings(options)
@@ -114,12 +160,14 @@ class GenericHmac(Scheme):
         except SchemeConfigError:
             return False
         header, algorithm, encoding, prefix, timestamp_header, template = _settings(check.options)
-        provided = request.header(header)
-        if not provided or not provided.startswith(prefix):
+        value = request.header(header)
+        if not value:
             return False
-        provided = provided[len(prefix) :]
+        provided = _provided_signatures(value, prefix, check.options.get("signature_separator"))
+        if not provided:
+            return False
         if encoding == "hex":
-            provided = provided.lower()
+            provided = [digest.lower() for digest in provided]
         timestamp = ""
         if timestamp_header:
             value = request.header(timestamp_header)
@@ -130,7 +178,7 @@ class GenericHmac(Scheme):
         # A body timestamp is signed with the body; read it only once the
         # signature holds, so an unsigned body is never parsed.
         message = _render(template, timestamp, request.body)
-        signed = any_key_signs(keys, lambda key: [_encoded(key, message, algorithm, encoding)], [provided])
+        signed = any_key_signs(keys, lambda key: [_encoded(key, message, algorithm, encoding)], provided)
         if signed and check.options.get("timestamp_field"):
             return _body_timestamp_in_window(request, check.options, check)
         return signed
