@@ -25,6 +25,7 @@ SchemeName = Literal[
     "square",
     "paddle",
     "generic-hmac",
+    "shared-token",
 ]
 
 
@@ -189,6 +190,11 @@ class SourceConfig(StrictModel):
             # The verifier checks the same rule (verifier.config.public_url_problem).
             raise ValueError(
                 "public_url must not have a query string or fragment: the query is taken from each request"
+            )
+        if self.scheme == "shared-token" and self.provider is None:
+            raise ValueError(
+                "scheme 'shared-token' is only for providers of the catalogue (provider = \"okta\", ...): a "
+                "token sent as it is authenticates any body, so its options come with a provider's entry"
             )
         if (self.scheme == "generic-hmac" and self.provider is None) != (self.generic is not None):
             raise ValueError(

@@ -47,6 +47,8 @@ def _source(index: int, *, allow_listed: bool) -> dict[str, Any]:
     name = scale_source_name(index)
     scheme = scale_source_scheme(index)
     source: dict[str, Any] = {"name": name, "scheme": scheme}
+    if scheme == "shared-token":  # only through a provider of the catalogue
+        source = {"name": name, "provider": "okta"}
     if SCHEMES[scheme].needs_public_url:
         source["public_url"] = f"{PUBLIC_URL_BASE}/{name}"
     if scheme == "generic-hmac":

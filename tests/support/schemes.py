@@ -23,6 +23,8 @@ OPTIONS["generic-hmac"] = {
     "signed_template": "{timestamp}.{body}",
 }
 
+OPTIONS["shared-token"] = {"token_header": "X-Token"}
+
 TIMESTAMPED = tuple(name for name, scheme in SCHEMES.items() if scheme.signs_timestamp(OPTIONS[name]))
 
 

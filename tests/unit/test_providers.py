@@ -138,6 +138,7 @@ def test_a_source_naming_its_provider_gets_the_providers_scheme_and_options() ->
         ({"provider": "githb"}, "unknown provider 'githb'; did you mean github?"),
         ({"provider": "github", "scheme": "stripe"}, "scheme 'stripe' contradicts provider 'github'"),
         ({"provider": "github", "generic": {"signature_header": "X-Sig"}}, "leave the [sources.generic] table out"),
+        ({"scheme": "shared-token"}, "scheme 'shared-token' is only for providers of the catalogue"),
     ],
 )
 def test_a_provider_that_cannot_be_used_is_refused_with_the_fix(fields: dict[str, Any], message: str) -> None:

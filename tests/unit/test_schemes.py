@@ -23,6 +23,7 @@ from shared.schemes import (
     twilio_json_query,
 )
 from tests.support.schemes import OPTIONS, PUBLIC_URL, TIMESTAMPED, secret_for, signed_request, verify
+from tests.unit.test_schemes_shared_token import test_the_secret_in_its_header_is_accepted_and_any_other_value_is_not
 
 # One file per scheme: vectors/schemes/<scheme>.json, each vector naming its source.
 VECTOR_FILES = sorted((Path(__file__).parent / "vectors" / "schemes").glob("*.json"))
@@ -492,7 +493,7 @@ def test_registry_has_exactly_the_documented_scheme_names() -> None:
     documented = Path(__file__).parents[2] / "docs" / "runtime-contract.md"
     text = documented.read_text()
     names = {"standard-webhooks", "svix", "stripe", "github", "shopify", "slack", "twilio", "square", "paddle"}
-    names.add("generic-hmac")
+    names |= {"generic-hmac", "shared-token"}
     assert set(SCHEMES) == names
     assert all(f"`{name}`" in text for name in names)
 
@@ -520,6 +521,8 @@ PROVIDER_CHECKS: dict[str, Any] = {
     "slack": test_slack_sdk_round_trips_with_ours,
     "twilio": test_twilio_library_signature_of_form_post_is_accepted,
     "generic-hmac": test_generic_hmac_algorithms_and_encodings,
+    # The documented formula of a token: the header holds the secret (Okta's "Hooks best practices").
+    "shared-token": test_the_secret_in_its_header_is_accepted_and_any_other_value_is_not,
     **{scheme: test_documented_formula_signature_is_accepted_and_matches_our_signer for scheme in DOC_FORMULAS},
 }
 

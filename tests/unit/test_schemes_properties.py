@@ -40,7 +40,8 @@ def test_a_valid_signature_verifies(scheme: str, body: bytes, seed: bytes, offse
     assert verify(scheme, signed_request(scheme, body, secret, NOW + offset), [secret], NOW, TOLERANCE)
 
 
-@pytest.mark.parametrize("scheme", ALL)
+# A token sent as it is authenticates any body (the schemes that do not sign one: SCHEMES[...].signs_body).
+@pytest.mark.parametrize("scheme", [name for name in ALL if SCHEMES[name].signs_body])
 @quick
 @given(body=bodies, other=bodies, seed=seeds)
 def test_any_change_to_the_body_is_rejected(scheme: str, body: bytes, other: bytes, seed: bytes) -> None:

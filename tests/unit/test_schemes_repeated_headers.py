@@ -73,7 +73,8 @@ def test_signature_repeated_with_one_valid_value_verifies_as_if_sent_alone(schem
     assert scheme_obj.delivery_id(verified, OPTIONS[scheme]) == scheme_obj.delivery_id(request, OPTIONS[scheme])
 
 
-@pytest.mark.parametrize("scheme", ALL)
+# One value is forged by signing another body: invalid only where the body is signed.
+@pytest.mark.parametrize("scheme", [name for name in ALL if SCHEMES[name].signs_body])
 def test_signature_repeated_with_only_invalid_values_is_rejected(scheme: str) -> None:
     secret = secret_for(scheme, b"k")
     request = signed_request(scheme, BODY, secret, NOW)

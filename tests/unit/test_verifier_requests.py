@@ -169,7 +169,8 @@ def test_signature_header_repeated_with_one_valid_and_one_invalid_value_is_accep
     assert outcome.status == 202, outcome
 
 
-@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+# Forged by signing other bodies: only a scheme that signs the body makes them invalid.
+@pytest.mark.parametrize("scheme", sorted(name for name, scheme in SCHEMES.items() if scheme.signs_body))
 def test_signature_header_repeated_with_two_invalid_values_is_401(scheme: str) -> None:
     secret = secret_for(scheme, b"repeat")
     event = _signed_event(scheme, b'{"id":"evt_r"}', secret)

@@ -15,6 +15,7 @@ from .generic_hmac import GenericHmac
 from .github import GitHub
 from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
 from .request import MAX_HEADER_COMBINATIONS, Headers, Request
+from .shared_token import SharedToken
 from .shopify import Shopify
 from .slack import Slack
 from .square import Square
@@ -35,6 +36,7 @@ SCHEMES: dict[str, Scheme] = {
         Square(),
         PADDLE,
         GenericHmac(),
+        SharedToken(),
     )
 }
 

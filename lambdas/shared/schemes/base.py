@@ -99,6 +99,10 @@ class Scheme(ABC):
     # Whether the provider signs the URL it posts to, so a source must say
     # which public URL that is (``options["public_url"]``).
     needs_public_url: ClassVar[bool] = False
+    # Whether what authenticates a delivery depends on its body (a signature does;
+    # a token the provider sends as it is does not: anyone who sees one request
+    # can send any body with it, which is why such providers are "weaker").
+    signs_body: ClassVar[bool] = True
     # The provider's delivery id format, for ``new_delivery_id``; None: a UUID.
     id_shape: IdShape | None = None
 
