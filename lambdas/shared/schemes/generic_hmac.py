@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Check, Scheme, SchemeConfigError, SigningInput, any_key_signs
-from .helpers import b64, body_field, body_sha256, clean_id, field, json_body, mac, timestamp_in_window
+from .helpers import b64, body_sha256, field, header_or_field, json_body, mac, timestamp_in_window
 from .request import Request
 
 _ALGORITHMS = frozenset({"sha1", "sha256", "sha512"})
@@ -193,15 +193,7 @@ class GenericHmac(Scheme):
         return headers
 
     def _lookup(self, request: Request, options: Mapping[str, Any], kind: str) -> str | None:
-        header = options.get(f"{kind}_header")
-        if header:
-            found = clean_id(request.header(str(header).lower()))
-            if found is not None:
-                return found
-        path = options.get(f"{kind}_field")
-        if path:
-            return body_field(request, str(path))
-        return None
+        return header_or_field(request, options, kind)
 
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return self._lookup(request, options, "delivery_id") or body_sha256(request.body)

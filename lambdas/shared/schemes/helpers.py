@@ -185,3 +185,14 @@ def signed_url(request: Request, options: Mapping[str, Any]) -> str:
 def url_and_body_digest(request: Request, options: Mapping[str, Any]) -> str:
     # A NUL cannot occur in a URL, so URL and body cannot trade bytes.
     return hashlib.sha256(signed_url(request, options).encode() + b"\0" + request.body).hexdigest()
+
+
+def header_or_field(request: Request, options: Mapping[str, Any], kind: str) -> str | None:
+    """A value the options place in a header (``<kind>_header``), else in a body field (``<kind>_field``)."""
+    header = options.get(f"{kind}_header")
+    if header:
+        found = clean_id(request.header(str(header).lower()))
+        if found is not None:
+            return found
+    path = options.get(f"{kind}_field")
+    return body_field(request, str(path)) if path else None

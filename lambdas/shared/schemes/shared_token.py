@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .base import Check, Scheme, SchemeConfigError, SigningInput
-from .helpers import body_field, body_sha256, clean_id, field, json_body
+from .helpers import body_sha256, field, header_or_field, json_body
 from .request import Request
 
 _LOCATIONS = ("token_header", "basic_auth", "token_field")
@@ -223,13 +223,7 @@ class SharedToken(Scheme):
         return f"kit:{seed.hex()[:40]}"
 
     def _lookup(self, request: Request, options: Mapping[str, Any], kind: str) -> str | None:
-        header = options.get(f"{kind}_header")
-        if header:
-            found = clean_id(request.header(str(header).lower()))
-            if found is not None:
-                return found
-        path = options.get(f"{kind}_field")
-        return body_field(request, str(path)) if path else None
+        return header_or_field(request, options, kind)
 
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return self._lookup(request, options, "delivery_id") or body_sha256(request.body)
