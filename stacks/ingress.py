@@ -186,9 +186,6 @@ class WebhookApi(Construct):
                 ],
             )
 
-    def url_for(self, source_name: str) -> str:
-        return self.api.url_for_path(f"/{WEBHOOK_PATH_PREFIX}/{source_name}")
-
     def wait_for(self, holder: Construct) -> None:
         """Deploy the API only after ``holder`` (a source's stack, with its method) is in place."""
         self.api.latest_deployment.node.add_dependency(holder)  # type: ignore[union-attr]

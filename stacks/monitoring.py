@@ -259,7 +259,6 @@ class Monitoring(Construct):
                     ),
                 ]
             )
-        self.dashboard_widgets = sum(len(row) for row in rows)
         for row in rows:
             dashboard.add_widgets(*row)
         return dashboard

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from aws_cdk import Duration, NestedStack, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -22,6 +22,9 @@ from constructs import Construct
 from shared.contract import METRIC_ACCEPTED, METRIC_REJECTED, METRICS_NAMESPACE, VERIFIER_SERVICE
 from shared.contract import REASON_UNAUTHORIZED as REJECTED_SIGNATURE_REASON
 
+if TYPE_CHECKING:
+    from stacks.monitoring import Monitoring  # which imports this module
+
 FIVE_MINUTES = Duration.minutes(5)
 # Every alarm's description ends with its entry here: `#<anchor>`, the entry's heading
 # (the alarm's name, `<source>` standing for a source's name and `sources-<n>` for a
@@ -31,21 +34,6 @@ RUNBOOK = "docs/reliability.md"
 # apply to alarms based on metric math expressions": a hard limit): a group alarm watches
 # this many sources with one metric each, or half as many with two (signature rejections).
 METRICS_PER_ALARM = 10
-
-
-class AlarmMaker(Protocol):
-    """What makes the kit's alarms (``Monitoring``): named after the deployment, notifying its topic."""
-
-    def alarm(
-        self,
-        scope: Construct,
-        entry: str,
-        metric: cloudwatch.IMetric,
-        *,
-        group: str | None = None,
-        threshold: float,
-        description: str,
-    ) -> None: ...
 
 
 def alarm_name(stack_name: str, key: str) -> str:
@@ -151,7 +139,7 @@ class AlarmGroup(NestedStack):
         *,
         group: str,
         members: Sequence[MonitoredSource],
-        monitoring: AlarmMaker,
+        monitoring: Monitoring,
         oldest_message_seconds: int,
         rejection_rate_percent: int,
     ) -> None:
