@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import contract
+from shared.handshakes import get_handshake
 from shared.providers import PROVIDERS, get_provider
 from shared.schemes import SCHEMES, SchemeConfigError
 from stacks.arns import ARN_KMS_KEY, ARN_SECRET, arn_region
@@ -91,6 +92,11 @@ class SourceConfig(StrictModel):
     allowed_cidrs: tuple[str, ...] = ()
     public_url: str | None = Field(default=None, description="The URL the provider signs (Twilio, Square).")
     generic: GenericHmacOptions | None = None
+    enforce: bool = Field(
+        default=True,
+        description="false: a request that fails verification is still queued (marked unverified) and counted, "
+        "and the source's enforcement alarm fires. For onboarding a provider or debugging a secret only.",
+    )
     memory_mb: int = Field(default=256, ge=128, le=10240)
     timeout_seconds: int = Field(default=30, ge=1, le=LAMBDA_MAX_TIMEOUT)
     batch_size: int = Field(default=10, ge=1, le=SQS_STANDARD_MAX_BATCH)
@@ -229,6 +235,31 @@ class SourceConfig(StrictModel):
     @property
     def visibility_timeout(self) -> int:
         return self.visibility_timeout_seconds or self.minimum_visibility_timeout
+
+    @property
+    def handshake(self) -> str | None:
+        """The handshake the verifier answers for this source: its provider's, else its scheme's."""
+        if self.provider and PROVIDERS[self.provider].handshake_kind:
+            return PROVIDERS[self.provider].handshake_kind
+        return SCHEMES[self.scheme].default_handshake
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The HTTP methods the API exposes for this source: POST, and its handshake's GET or HEAD."""
+        extra = get_handshake(self.handshake).methods if self.handshake else frozenset()
+        return ("POST", *sorted(extra))
+
+    def verifier_behaviour(self) -> dict[str, Any]:
+        """What the verifier does besides verifying, where it differs from the default (contract.source_route)."""
+        behaviour: dict[str, Any] = {}
+        if self.handshake != SCHEMES[self.scheme].default_handshake:
+            behaviour["handshake"] = self.handshake
+        if not self.enforce:
+            behaviour["enforce"] = False
+        answer = PROVIDERS[self.provider].answer if self.provider else None
+        if answer is not None:
+            behaviour["acknowledgement"] = dict(answer)
+        return behaviour
 
     def verifier_options(self) -> dict[str, Any]:
         """The scheme options the verifier receives at run time: the provider's, then the source's own."""

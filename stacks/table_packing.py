@@ -25,6 +25,7 @@ def route(source: SourceConfig, queue_url: str, secret_arn: str) -> dict[str, ob
         secret_arn=secret_arn,
         tolerance_seconds=source.tolerance_seconds,
         options=source.verifier_options(),
+        behaviour=source.verifier_behaviour(),
     )
 
 

@@ -164,6 +164,7 @@ def _run_handler(*, message: QueuedWebhook, handler: Handler, adapters: Adapters
             delivery_id_signed=message.provenance.delivery_id_signed,
             event_type_signed=message.provenance.event_type_signed,
             idempotency_keys=idempotency_values(message),
+            verified=message.provenance.verified,
         )
     )
     return {"outcome": "processed"}

@@ -41,6 +41,8 @@ METRIC_REJECTED = "Rejected"
 METRIC_ENQUEUE_FAILURES = "EnqueueFailures"
 METRIC_SECRET_FAILURES = "SecretFetchFailures"  # noqa: S105 - a metric name
 METRIC_HANDSHAKES = "Handshakes"
+# A request that failed verification but was queued because its source has enforce = false.
+METRIC_UNENFORCED = "UnverifiedAccepted"
 METRIC_STALE_SECRETS = "SecretsServedStale"
 # The one ``reason`` dimension every signature or timestamp failure is counted under.
 REASON_UNAUTHORIZED = "unauthorized"
@@ -107,15 +109,26 @@ def powertools_environment(service: str) -> dict[str, str]:
 
 
 def source_route(
-    *, scheme: str, queue_url: str, secret_arn: str, tolerance_seconds: int, options: Mapping[str, Any]
+    *,
+    scheme: str,
+    queue_url: str,
+    secret_arn: str,
+    tolerance_seconds: int,
+    options: Mapping[str, Any],
+    behaviour: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One source's entry in the verifier's ``WEBHOOK_SOURCES`` object (values may be CDK tokens)."""
+    """One source's entry in the verifier's ``WEBHOOK_SOURCES`` object (values may be CDK tokens).
+
+    ``behaviour`` holds what differs from the defaults: ``handshake``, ``enforce``
+    (only when false), ``acknowledgement`` (verifier/config.py reads them).
+    """
     return {
         "scheme": scheme,
         "queue_url": queue_url,
         "secret_arn": secret_arn,
         "tolerance_seconds": tolerance_seconds,
         "options": dict(options),
+        **(behaviour or {}),
     }
 
 

@@ -38,7 +38,9 @@ class WebhookEvent:
     expects (docs/processor.md). ``delivery_id_signed`` says the same of the id.
     ``idempotency_keys`` are the values the processor deduplicated this
     delivery on (the id, or the digest of the signed material when the id is
-    not signed: docs/signatures.md).
+    not signed: docs/signatures.md). ``verified`` is False only for a delivery
+    accepted unverified because its source has ``enforce = false``
+    (onboarding): then nothing in it is authenticated.
     """
 
     source: str
@@ -51,6 +53,7 @@ class WebhookEvent:
     delivery_id_signed: bool = True
     event_type_signed: bool = True
     idempotency_keys: tuple[str, ...] = ()
+    verified: bool = True
     _json: Any = field(default=_UNPARSED, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -70,6 +70,9 @@ class Provenance:
     delivery_id_signed: bool = True
     event_type_signed: bool = True
     idempotency_keys: tuple[str, ...] = ()
+    # False: the request did not verify and was queued only because its source
+    # has ``enforce = false`` (onboarding): nothing about it is authenticated.
+    verified: bool = True
 
     def keys_for(self, delivery_id: str) -> tuple[str, ...]:
         return self.idempotency_keys or (delivery_id,)
@@ -147,14 +150,14 @@ def to_send_message_kwargs(message: QueuedWebhook) -> dict[str, Any]:
 def _provenance_attribute(provenance: Provenance) -> str:
     if provenance == SIGNED:
         return ""  # the common case costs no attribute
-    return json.dumps(
-        {
-            "delivery_id_signed": provenance.delivery_id_signed,
-            "event_type_signed": provenance.event_type_signed,
-            "idempotency_keys": list(provenance.idempotency_keys),
-        },
-        separators=(",", ":"),
-    )
+    document: dict[str, Any] = {
+        "delivery_id_signed": provenance.delivery_id_signed,
+        "event_type_signed": provenance.event_type_signed,
+        "idempotency_keys": list(provenance.idempotency_keys),
+    }
+    if not provenance.verified:
+        document["verified"] = False  # absent (true) in every message an older verifier wrote
+    return json.dumps(document, separators=(",", ":"))
 
 
 def _parse_provenance(raw: str) -> Provenance:
@@ -167,10 +170,12 @@ def _parse_provenance(raw: str) -> Provenance:
             delivery_id_signed=document["delivery_id_signed"],
             event_type_signed=document["event_type_signed"],
             idempotency_keys=tuple(keys),
+            verified=document.get("verified", True),
         )
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise MessageFormatError("provenance attribute is malformed") from error
-    flags_ok = isinstance(provenance.delivery_id_signed, bool) and isinstance(provenance.event_type_signed, bool)
+    flags = (provenance.delivery_id_signed, provenance.event_type_signed, provenance.verified)
+    flags_ok = all(isinstance(flag, bool) for flag in flags)
     if not flags_ok or not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
         raise MessageFormatError("provenance attribute is malformed")
     return provenance

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities import parameters
@@ -26,7 +26,19 @@ class SecretFormatError(DependencyError):
     """The secret exists but does not hold ``{"secrets": [...]}`` (an operator error)."""
 
 
-class StaleSecrets(list[str]):
+class Secrets(list[str]):
+    """The active secrets, and the secret document's other text fields as ``tokens``.
+
+    A token is a value a handshake compares against (Meta's ``verify_token``);
+    like the secrets, it is never logged.
+    """
+
+    def __init__(self, values: Any = (), tokens: Mapping[str, str] | None = None) -> None:
+        super().__init__(values)
+        self.tokens: Mapping[str, str] = dict(tokens or {})
+
+
+class StaleSecrets(Secrets):
     """The last good secrets, served because a refresh failed (within the grace period)."""
 
 
@@ -38,8 +50,8 @@ class Adapters(Protocol):
     def send_message(self, queue_url: str, message: dict[str, Any]) -> str: ...
 
 
-def parse_secret(raw: Any) -> list[str]:
-    """The active secrets in a SecretString (docs/runtime-contract.md, "Secrets")."""
+def parse_secret(raw: Any) -> Secrets:
+    """The active secrets in a SecretString, and its other text fields (docs/runtime-contract.md, "Secrets")."""
     if not isinstance(raw, str):
         raise SecretFormatError("secret has no SecretString")
     try:
@@ -48,9 +60,10 @@ def parse_secret(raw: Any) -> list[str]:
         raise SecretFormatError("SecretString is not JSON") from None
     value = document.get("secrets") if isinstance(document, dict) else None
     if isinstance(value, str):
-        return [value]
+        value = [value]
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return list(value)
+        tokens = {key: text for key, text in document.items() if key != "secrets" and isinstance(text, str)}
+        return Secrets(value, tokens)
     raise SecretFormatError('SecretString must be {"secrets": [...]} or {"secrets": "..."}')
 
 
@@ -74,7 +87,7 @@ class AwsAdapters:
         self._max_age = secrets_max_age_seconds
         self._grace = secrets_grace_seconds
         self._clock = clock
-        self._last_good: dict[str, tuple[list[str], float]] = {}
+        self._last_good: dict[str, tuple[Secrets, float]] = {}
         # Its own provider rather than get_secret's module-wide one: the cache
         # and client then live and die with this object (one per cold start).
         self._secrets: parameters.SecretsProvider | None = None
@@ -93,7 +106,7 @@ class AwsAdapters:
         except (parameters.GetParameterError, BotoCoreError, ClientError) as error:
             last = self._last_good.get(secret_id)
             if last is not None and self._clock() - last[1] <= self._grace:
-                return StaleSecrets(last[0])
+                return StaleSecrets(last[0], last[0].tokens)
             raise DependencyError(f"secret fetch failed: {type(error).__name__}") from error
         secrets = parse_secret(raw)
         # Every successful read, cached or not: a cached value is at most max_age old.

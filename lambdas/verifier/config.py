@@ -25,7 +25,11 @@ from shared.contract import (
     ENV_SOURCES_PARAMETERS,
     MIN_SECRETS_MAX_AGE_SECONDS,
 )
+from shared.handshakes import HANDSHAKES, NOSNIFF, Answer
 from shared.schemes import SCHEMES, SchemeConfigError
+
+# A provider's expected acknowledgement is a word or two ("[accepted]"), never a document.
+MAX_ACKNOWLEDGEMENT_BYTES = 256
 
 
 class ConfigError(ValueError):
@@ -44,6 +48,13 @@ class SourceConfig:
     secret_arn: str
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The handshake this source answers (shared.handshakes), if any.
+    handshake: str | None = None
+    # False: a request that does not verify is still queued, marked unverified, and
+    # counted (onboarding a provider, debugging a secret); never the default.
+    enforce: bool = True
+    # The answer the provider expects to an accepted webhook, when not 202 JSON.
+    acknowledgement: Answer | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,12 @@ def _source(name: str, spec: Any) -> SourceConfig:
         SCHEMES[scheme].validate_options(options)
     except SchemeConfigError as error:
         raise ConfigError(f"{where}: {error}") from None
+    handshake = spec.get("handshake", SCHEMES[scheme].default_handshake)
+    if handshake is not None and handshake not in HANDSHAKES:
+        raise ConfigError(f"{where}.handshake must be one of {sorted(HANDSHAKES)}, got {handshake!r}")
+    enforce = spec.get("enforce", True)
+    if not isinstance(enforce, bool):
+        raise ConfigError(f"{where}.enforce must be true or false")
     return SourceConfig(
         name=name,
         scheme=scheme,
@@ -129,7 +146,32 @@ def _source(name: str, spec: Any) -> SourceConfig:
         secret_arn=spec["secret_arn"],
         tolerance_seconds=tolerance,
         options=options,
+        handshake=handshake,
+        enforce=enforce,
+        acknowledgement=_acknowledgement(where, spec.get("acknowledgement")),
     )
+
+
+def _acknowledgement(where: str, spec: Any) -> Answer | None:
+    """A provider's expected answer to an accepted webhook: ``{"status", "body", "content_type"}``."""
+    if spec is None:
+        return None
+    status = spec.get("status", 200) if isinstance(spec, dict) else None
+    body = spec.get("body", "") if isinstance(spec, dict) else None
+    content_type = spec.get("content_type", "text/plain; charset=utf-8") if isinstance(spec, dict) else None
+    if (
+        isinstance(status, bool)
+        or not isinstance(status, int)
+        or not 200 <= status <= 299
+        or not isinstance(body, str)
+        or len(body) > MAX_ACKNOWLEDGEMENT_BYTES
+        or not isinstance(content_type, str)
+    ):
+        raise ConfigError(
+            f"{where}.acknowledgement must be {{status: 2xx, body: text of at most {MAX_ACKNOWLEDGEMENT_BYTES} "
+            "characters, content_type: text}"
+        )
+    return Answer(status, body.encode("utf-8"), content_type, NOSNIFF)
 
 
 def _table_from_parameters(env: Mapping[str, str], read: ParameterReader) -> tuple[dict[str, Any], bool]:

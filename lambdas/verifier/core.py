@@ -13,12 +13,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from shared.contract import REASON_UNAUTHORIZED
+from shared.handshakes import Answer, Context, Handshake, get_handshake
 from shared.message import SIGNED, ClaimCheck, Provenance, QueuedWebhook, to_send_message_kwargs
-from shared.schemes import Headers, Request, Scheme, body_sha256, get_scheme
-from verifier.adapters import Adapters, DependencyError, StaleSecrets
+from shared.schemes import Headers, KeyUnavailable, Request, Scheme, body_sha256, get_scheme
+from verifier.adapters import Adapters, DependencyError, Secrets, StaleSecrets
 from verifier.config import SourceConfig, VerifierConfig
 
 RETRY_AFTER_SECONDS = "5"
@@ -45,8 +46,19 @@ class Outcome:
     headers: Mapping[str, str] = field(default_factory=dict)
     # Verified with the last good secrets because a refresh failed (adapters.StaleSecrets).
     stale_secret: bool = False
+    # A handshake's or provider's own answer, sent instead of ``body`` as JSON.
+    answer: Answer | None = None
+    # Accepted although verification failed: the source has ``enforce = false``.
+    unenforced: bool = False
 
     def response(self) -> dict[str, Any]:
+        if self.answer is not None:
+            return {
+                "statusCode": self.answer.status,
+                "headers": {"Content-Type": self.answer.content_type, **self.answer.headers, **self.headers},
+                "body": self.answer.body.decode("utf-8"),
+                "isBase64Encoded": False,
+            }
         return {
             "statusCode": self.status,
             "headers": {"Content-Type": "application/json", **self.headers},
@@ -57,6 +69,18 @@ class Outcome:
 
 def _rejected(status: int, reason: str, message: str, source: str | None = None) -> Outcome:
     return Outcome(status=status, body={"message": message}, result="rejected", reason=reason, source=source)
+
+
+class Web(Protocol):
+    """The verifier's only HTTP client: key and certificate fetches, and handshake confirmations."""
+
+    def fetch_key(self, url: str) -> bytes:
+        """The key or certificate at ``url`` (cached per cold start); raises KeyUnavailable."""
+        ...
+
+    def confirm(self, url: str) -> None:
+        """GET ``url`` (a provider's confirmation link); raises DependencyError."""
+        ...
 
 
 def _unavailable(reason: str, source: str) -> Outcome:
@@ -205,7 +229,9 @@ def _utf8_encodable(headers: Mapping[str, str], query: tuple[tuple[str, str], ..
     return True
 
 
-def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapters, now: float) -> Outcome:
+def process(
+    event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapters, now: float, web: Web | None = None
+) -> Outcome:
     """Answer one webhook request. Never raises for anything the sender controls."""
     if not isinstance(event, Mapping):
         return _rejected(400, "unparseable", "Bad Request")
@@ -224,54 +250,120 @@ def process(event: Mapping[str, Any], *, config: VerifierConfig, adapters: Adapt
     query = query_pairs(event)
     if not _utf8_encodable(headers, query):
         return _rejected(400, "unparseable", "Bad Request", source.name)
-    request = Request(headers=headers, body=body, url=request_url(event, headers), query=query)
+    method = event.get("httpMethod")
+    method = method.upper() if isinstance(method, str) and method else "POST"
+    request = Request(headers=headers, body=body, url=request_url(event, headers), query=query, method=method)
     scheme = get_scheme(source.scheme)
+    handshake = get_handshake(source.handshake) if source.handshake else None
+    if method != "POST" and (handshake is None or method not in handshake.methods):
+        return _rejected(405, "method_not_allowed", "Method Not Allowed", source.name)
 
     try:
         secrets = adapters.get_secrets(source.secret_arn)
     except DependencyError:
         return _unavailable("secret_unavailable", source.name)
-    outcome = _verify_and_enqueue(
-        request, source=source, scheme=scheme, secrets=secrets, config=config, adapters=adapters, now=now
+    context = Context(
+        secrets=secrets,
+        keys=scheme.keys(secrets),
+        options=source.options,
+        tokens=secrets.tokens if isinstance(secrets, Secrets) else {},
+        now=now,
     )
+    try:
+        outcome = _answer(
+            request,
+            source=source,
+            scheme=scheme,
+            handshake=handshake,
+            context=context,
+            config=config,
+            adapters=adapters,
+            web=web,
+        )
+    except KeyUnavailable:
+        outcome = _unavailable("key_unavailable", source.name)
     return replace(outcome, stale_secret=True) if isinstance(secrets, StaleSecrets) else outcome
 
 
-def _verify_and_enqueue(
+def _handshake_outcome(answer: Answer, source: SourceConfig, web: Web | None) -> Outcome:
+    if answer.confirm_url is not None:
+        try:
+            if web is None:
+                raise DependencyError("no HTTP client to confirm with")
+            web.confirm(answer.confirm_url)
+        except DependencyError:
+            return _unavailable("confirm_failed", source.name)
+    return Outcome(status=answer.status, body={}, result="handshake", source=source.name, answer=answer)
+
+
+def _answer(
     request: Request,
     *,
     source: SourceConfig,
     scheme: Scheme,
-    secrets: list[str],
+    handshake: Handshake | None,
+    context: Context,
+    config: VerifierConfig,
+    adapters: Adapters,
+    web: Web | None,
+) -> Outcome:
+    """The answer to a request of a known source, once its secrets are at hand."""
+    if handshake is not None:
+        answer = handshake.before_verification(request, context)
+        if answer is not None:
+            return _handshake_outcome(answer, source, web)
+    if request.method != "POST":
+        # A GET or HEAD that is not the provider's challenge: nothing else is served.
+        return _rejected(405, "method_not_allowed", "Method Not Allowed", source.name)
+    verified = scheme.verified_request(
+        request,
+        context.secrets,
+        now=context.now,
+        tolerance_seconds=source.tolerance_seconds,
+        options=source.options,
+        fetch=web.fetch_key if web is not None else None,
+    )
+    if verified is None:
+        if source.enforce:
+            # One answer for every failure: no hint whether the signature, the
+            # timestamp or a header was wrong.
+            return Outcome(
+                status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
+            )
+        outcome = _enqueue(
+            request, None, source=source, scheme=scheme, config=config, adapters=adapters, now=context.now
+        )
+        return replace(outcome, unenforced=True)
+    if handshake is not None:
+        answer = handshake.after_verification(verified, context)
+        if answer is not None:
+            return _handshake_outcome(answer, source, web)
+    return _enqueue(request, verified, source=source, scheme=scheme, config=config, adapters=adapters, now=context.now)
+
+
+def _enqueue(
+    request: Request,
+    verified: Request | None,
+    *,
+    source: SourceConfig,
+    scheme: Scheme,
     config: VerifierConfig,
     adapters: Adapters,
     now: float,
 ) -> Outcome:
-    body, headers = request.body, request.headers
-    verified = scheme.verified_request(
-        request, secrets, now=now, tolerance_seconds=source.tolerance_seconds, options=source.options
-    )
-    if verified is None:
-        # One answer for every failure: no hint whether the signature, the
-        # timestamp or a header was wrong.
-        return Outcome(
-            status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
-        )
-    # From here on, every header is read with the value that verified (a proxy
-    # may have repeated a header with a signed and an unsigned value).
-    delivery_id = scheme.delivery_id(verified, source.options) or body_sha256(body)
-    event_type = scheme.event_type(verified, source.options) or ""
+    """Queue a webhook: ``verified`` is the request as it verified, None when it did not (``enforce = false``).
 
-    answer = scheme.handshake(verified)
-    if answer is not None:
-        return Outcome(
-            status=200,
-            body=dict(answer),
-            result="handshake",
-            source=source.name,
-            delivery_id=delivery_id,
-            event_type=event_type,
-        )
+    From here on, every header is read with the value that verified (a proxy
+    may have repeated a header with a signed and an unsigned value). An
+    unverified request is keyed on its body alone and marked so on the queue.
+    """
+    body, headers = request.body, request.headers
+    read_from = verified or request
+    delivery_id = scheme.delivery_id(read_from, source.options) or body_sha256(body)
+    event_type = scheme.event_type(read_from, source.options) or ""
+    if verified is None:
+        delivery_id = body_sha256(body)
+        unverified_keys = ("sha256:" + body_sha256(body),)
 
     hidden = PRIVATE_HEADERS | scheme.signature_headers(source.options)
     content_type = headers.get("content-type", "")
@@ -283,7 +375,11 @@ def _verify_and_enqueue(
         content_type=content_type,
         headers={k: v for k, v in headers.items() if k not in hidden},
         body=body,
-        provenance=provenance(scheme, verified, source.options, delivery_id),
+        provenance=provenance(scheme, verified, source.options, delivery_id)
+        if verified is not None
+        else Provenance(
+            delivery_id_signed=False, event_type_signed=False, idempotency_keys=unverified_keys, verified=False
+        ),
     )
     # The encoded message counts too: base64 and the headers attribute can push a
     # body under the threshold over the SQS limit. Without a bucket, SQS decides.
@@ -321,4 +417,5 @@ def _verify_and_enqueue(
         delivery_id=delivery_id,
         event_type=event_type,
         claim_check=claim_checked,
+        answer=source.acknowledgement,
     )

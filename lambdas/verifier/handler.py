@@ -30,13 +30,14 @@ from shared.contract import (
     METRIC_REJECTED,
     METRIC_SECRET_FAILURES,
     METRIC_STALE_SECRETS,
+    METRIC_UNENFORCED,
     VERIFIER_SERVICE,
 )
 from shared.contract import METRICS_NAMESPACE as NAMESPACE
 from shared.metrics import function_metrics
 from verifier.adapters import Adapters, AwsAdapters, read_ssm_parameters
 from verifier.config import VerifierConfig, load_config
-from verifier.core import Outcome, process
+from verifier.core import Outcome, Web, process
 
 SERVICE = VERIFIER_SERVICE
 logger = Logger(service=SERVICE)
@@ -60,6 +61,8 @@ class Runtime:
     adapters: Adapters
     clock: Callable[[], float] = field(default=time.time)
     loaded_at: float = 0.0  # time.monotonic() when the source table was read
+    # Key and certificate fetches, handshake confirmations (verifier.web); None: no HTTP client.
+    web: Web | None = None
 
 
 _runtime: Runtime | None = None
@@ -95,6 +98,7 @@ def install(
     adapters: Adapters | None = None,
     config: VerifierConfig | None = None,
     clock: Callable[[], float] | None = None,
+    web: Web | None = None,
 ) -> Runtime:
     """Replace parts of the runtime (tests); what is not given comes from the environment."""
     global _runtime
@@ -103,6 +107,7 @@ def install(
         config=config,
         adapters=adapters or _aws_adapters(config),
         clock=clock or time.time,
+        web=web,
     )
     return _runtime
 
@@ -126,6 +131,10 @@ def _record(outcome: Outcome) -> None:
         logger.warning(
             "Secrets Manager refresh failed: verified with the last good secrets (grace period)", extra=fields
         )
+    if outcome.unenforced:
+        # The source's enforcement alarm reads this: enforce = false is never left on silently.
+        metrics.add_metric(name=METRIC_UNENFORCED, unit=MetricUnit.Count, value=1)
+        logger.warning("webhook did NOT verify and was accepted: the source has enforce = false", extra=fields)
     if outcome.result == "accepted":
         metrics.add_metric(name=METRIC_ACCEPTED, unit=MetricUnit.Count, value=1)
         logger.info(
@@ -147,7 +156,7 @@ def _record(outcome: Outcome) -> None:
 
 def _handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = runtime()
-    outcome = process(event, config=state.config, adapters=state.adapters, now=state.clock())
+    outcome = process(event, config=state.config, adapters=state.adapters, now=state.clock(), web=state.web)
     _record(outcome)
     return outcome.response()
 

@@ -39,6 +39,7 @@ def publish_source_table(
             secret_arn=sources[source.name].secret_arn,
             tolerance_seconds=source.tolerance_seconds,
             options=source.verifier_options(),
+            behaviour=source.verifier_behaviour(),
         )
         for source in config.sources
     }

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from shared.handshakes import HANDSHAKES
 from shared.schemes import SCHEMES, SchemeConfigError
 
 CATALOGUE = Path(__file__).with_name("catalogue")
@@ -59,6 +60,11 @@ class Provider:
     handshake: str | None = None
     ip_ranges: str | None = None
     notes: str = ""
+    # The handshake the kit answers for it (shared.handshakes), when it has one.
+    handshake_kind: str | None = None
+    # What the provider expects as the answer to an accepted webhook, when a 202
+    # with the delivery id will not do: {"status": 200, "body": "[accepted]", "content_type": ...}.
+    answer: Mapping[str, Any] | None = None
 
     @property
     def weaker(self) -> bool:
@@ -73,7 +79,7 @@ class Provider:
 
 
 _REQUIRED = ("title", "scheme", "docs", "verification", "delivery_id", "event_type", "acknowledgement")
-_TEXT = (*_REQUIRED, "replay_window", "retries", "handshake", "ip_ranges", "notes")
+_TEXT = (*_REQUIRED, "replay_window", "retries", "handshake", "ip_ranges", "notes", "handshake_kind")
 
 
 def _entry(path: Path) -> Provider:
@@ -85,7 +91,7 @@ def _entry(path: Path) -> Provider:
     name = path.stem
     if not PROVIDER_NAME.fullmatch(name):
         raise CatalogueError(f"{where}: a provider's name is 1-32 lower-case letters, digits and inner hyphens")
-    unknown = sorted(set(raw) - {*_TEXT, "options"})
+    unknown = sorted(set(raw) - {*_TEXT, "options", "answer"})
     if unknown:
         raise CatalogueError(f"{where}: unknown field(s) {', '.join(unknown)}")
     missing = [key for key in _REQUIRED if not isinstance(raw.get(key), str) or not raw[key]]
@@ -101,6 +107,14 @@ def _entry(path: Path) -> Provider:
     for key in ("docs", "ip_ranges"):
         if raw.get(key) is not None and not raw[key].startswith("https://"):
             raise CatalogueError(f"{where}: {key} must be an https:// link to the provider's documentation")
+    kind = raw.get("handshake_kind")
+    if kind is not None and kind not in HANDSHAKES:
+        raise CatalogueError(f"{where}: handshake_kind {kind!r} is not one of {', '.join(sorted(HANDSHAKES))}")
+    if kind is not None and not raw.get("handshake"):
+        raise CatalogueError(f"{where}: handshake (its description) is required with handshake_kind")
+    answer = raw.get("answer")
+    if answer is not None and (not isinstance(answer, dict) or set(answer) - {"status", "body", "content_type"}):
+        raise CatalogueError(f"{where}: answer must be an object of status, body and content_type")
     options = raw.get("options") or {}
     if not isinstance(options, dict):
         raise CatalogueError(f"{where}: options must be an object")
@@ -123,6 +137,8 @@ def _entry(path: Path) -> Provider:
         handshake=raw.get("handshake"),
         ip_ranges=raw.get("ip_ranges"),
         notes=raw.get("notes") or "",
+        handshake_kind=kind,
+        answer=MappingProxyType(dict(answer)) if answer is not None else None,
     )
 
 

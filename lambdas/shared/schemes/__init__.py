@@ -10,7 +10,7 @@ provider: docs/signatures.md, "Adding a provider".
 
 from __future__ import annotations
 
-from .base import Scheme, SchemeConfigError, SigningInput
+from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
 from .generic_hmac import GenericHmac
 from .github import GitHub
 from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
@@ -54,8 +54,10 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_TWILIO_FORM_FIELDS",
     "SCHEMES",
+    "Fetcher",
     "GenericHmac",
     "Headers",
+    "KeyUnavailable",
     "Request",
     "Scheme",
     "SchemeConfigError",

@@ -38,6 +38,19 @@ class SchemeConfigError(ValueError):
     """Scheme options that cannot work (raised by ``validate_options``, never by ``verify``)."""
 
 
+class KeyUnavailable(Exception):
+    """A public key or certificate the request names could not be fetched now.
+
+    The only exception ``verify`` lets out: the verifier answers 503, so the
+    provider retries, and never a 2xx or a 401 (the request may be genuine).
+    """
+
+
+# Fetches a public key or certificate by URL (https, bounded size and time, cached
+# per cold start); raises KeyUnavailable. The verifier passes one in ``Check.fetch``.
+Fetcher = Callable[[str], bytes]
+
+
 @dataclass(frozen=True)
 class SigningInput:
     """What a sender knows when it signs a delivery; each scheme signs the parts its provider signs.
@@ -61,6 +74,9 @@ class Check:
     now: float
     tolerance_seconds: int
     options: Mapping[str, Any]
+    # For schemes whose request names its key by URL (a certificate): None offline,
+    # where such a scheme verifies nothing.
+    fetch: Fetcher | None = None
 
     def in_window(self, timestamp: str | None) -> bool:
         return timestamp_in_window(timestamp, self.now, self.tolerance_seconds)
@@ -105,6 +121,12 @@ class Scheme(ABC):
     signs_body: ClassVar[bool] = True
     # The provider's delivery id format, for ``new_delivery_id``; None: a UUID.
     id_shape: IdShape | None = None
+    # Whether verifying needs the ``cryptography`` package (public-key schemes): the
+    # verifier's asset then carries its arm64 wheel, and only these schemes import it.
+    needs_cryptography: ClassVar[bool] = False
+    # The handshake (``shared.handshakes``) a source with this scheme answers when
+    # its provider entry names none.
+    default_handshake: ClassVar[str | None] = None
 
     # ----------------------------------------------------------------- what a scheme implements
 
@@ -138,15 +160,17 @@ class Scheme(ABC):
         now: float,
         tolerance_seconds: int,
         options: Mapping[str, Any],
+        fetch: Fetcher | None = None,
     ) -> Request | None:
         """The request as it verified (one value per repeated header), or None.
 
         Read the delivery id, event type and replay digest from it: a header
         repeated with a signed and an unsigned value has no single value in
-        ``request`` itself.
+        ``request`` itself. Raises ``KeyUnavailable`` only when a key the
+        request names by URL cannot be fetched (``fetch``).
         """
         keys = self.keys(secrets)
-        check = Check(now, tolerance_seconds, options)
+        check = Check(now, tolerance_seconds, options, fetch)
         for candidate in request.combinations(self._checked_headers(options)):
             if self._verify_one(candidate, keys, check):
                 return candidate
@@ -160,8 +184,11 @@ class Scheme(ABC):
         now: float,
         tolerance_seconds: int,
         options: Mapping[str, Any],
+        fetch: Fetcher | None = None,
     ) -> bool:
-        found = self.verified_request(request, secrets, now=now, tolerance_seconds=tolerance_seconds, options=options)
+        found = self.verified_request(
+            request, secrets, now=now, tolerance_seconds=tolerance_seconds, options=options, fetch=fetch
+        )
         return found is not None
 
     # ----------------------------------------------------------------- secrets
@@ -194,10 +221,6 @@ class Scheme(ABC):
     def new_delivery_id(self) -> str:
         """A fresh delivery id in the provider's format (for a test sender)."""
         return self.id_shape.new() if self.id_shape else str(uuid.uuid4())
-
-    def handshake(self, request: Request) -> Mapping[str, Any] | None:
-        """The JSON answer to a verified handshake request (the provider checks the endpoint), or None."""
-        return None
 
     def validate_options(self, options: Mapping[str, Any]) -> None:
         """Raise ``SchemeConfigError`` for options that cannot work; most schemes take none."""

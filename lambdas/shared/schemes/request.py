@@ -56,12 +56,20 @@ class Request:
     been repeated, else any mapping of one value per name. ``url`` is the
     public URL the request was sent to, without the query string; ``query``
     holds the query parameters in order (API Gateway hands them over decoded).
+    ``method`` is the HTTP method in capitals: webhooks are POSTs, and a GET or
+    HEAD only ever reaches a handshake (``shared.handshakes``).
     """
 
     headers: Mapping[str, str]
     body: bytes
     url: str = ""
     query: tuple[tuple[str, str], ...] = ()
+    method: str = "POST"
+
+    def query_value(self, name: str) -> str | None:
+        """The value of query parameter ``name`` if it is given exactly once."""
+        values = [value for key, value in self.query if key == name]
+        return values[0] if len(values) == 1 else None
 
     @cached_property
     def header_values(self) -> Mapping[str, tuple[str, ...]]:

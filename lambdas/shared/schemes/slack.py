@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from .base import Check, Scheme, SigningInput, any_key_signs
@@ -34,17 +34,10 @@ class Slack(Scheme):
     name: str = "slack"
     timestamped: bool = True
     id_shape: IdShape | None = _EVENT_ID
+    default_handshake: ClassVar[str | None] = "slack-url-verification"
 
     def _checked_headers(self, options: Mapping[str, Any]) -> Iterable[str]:
         return ("x-slack-request-timestamp", "x-slack-signature")
-
-    def handshake(self, request: Request) -> Mapping[str, Any] | None:
-        # Events API ``url_verification``: Slack expects its challenge echoed back, signed like any event.
-        document = json_body(request.body)
-        if isinstance(document, dict) and document.get("type") == "url_verification":
-            challenge = document.get("challenge")
-            return {"challenge": challenge if isinstance(challenge, str) else ""}
-        return None
 
     def _verify_one(self, request: Request, keys: Sequence[bytes], check: Check) -> bool:
         timestamp = request.header("x-slack-request-timestamp")

@@ -1,0 +1,122 @@
+"""Handshakes: the requests a provider sends to check an endpoint, answered and never queued.
+
+A provider proves (or asks us to prove) that the endpoint is the one it was
+given: Slack's ``url_verification``, Meta's GET ``hub.challenge``, Zoom's
+``endpoint.url_validation`` and so on. Each is a ``Handshake`` registered by
+name in ``HANDSHAKES``; a source answers the one its provider's catalogue
+entry names (``handshake_kind``), else its scheme's ``default_handshake``.
+
+A handshake is answered only as far as it can be authenticated:
+
+* ``before_verification`` sees every request first, signed or not. It answers
+  only what the provider cannot sign (a GET challenge, Graph's
+  ``validationToken``), and so may only echo a bounded, inert value
+  (``Answer.echo``) or compare a configured token in constant time.
+* ``after_verification`` sees a request whose signature verified. A challenge
+  whose answer is computed with the secret (Zoom's HMAC of ``plainToken``)
+  belongs here, or any sender could use the endpoint as a signing oracle.
+
+An echoed value is ``text/plain`` with ``nosniff`` and at most
+``MAX_ECHO_BYTES`` of printable ASCII: a challenge endpoint must not become a
+reflection gadget.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from shared.schemes.request import Request
+
+# No provider's challenge is near this long (Slack's is 48 characters, Graph's
+# validationToken a few hundred); longer values are refused, not truncated.
+MAX_ECHO_BYTES = 1024
+_ECHOABLE = re.compile(rf"[\x21-\x7e]{{1,{MAX_ECHO_BYTES}}}")
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP answer to a handshake (or a provider's expected acknowledgement)."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # A URL the verifier must GET before answering (AWS SNS's SubscribeURL): the
+    # handshake has checked its host; a failed call is a 503, so the provider retries.
+    confirm_url: str | None = None
+
+    @classmethod
+    def json(cls, document: Any, status: int = 200) -> Answer:
+        return cls(status, json.dumps(document, separators=(",", ":")).encode(), "application/json", NOSNIFF)
+
+    @classmethod
+    def echo(cls, value: Any) -> Answer | None:
+        """``value`` as text/plain, or None when it is not 1-MAX_ECHO_BYTES printable ASCII characters."""
+        if not isinstance(value, str) or not _ECHOABLE.fullmatch(value):
+            return None
+        return cls(200, value.encode("ascii"), "text/plain; charset=utf-8", NOSNIFF)
+
+    @classmethod
+    def empty(cls, status: int = 200) -> Answer:
+        return cls(status, b"", "text/plain; charset=utf-8", NOSNIFF)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handshake may use: the source's active secrets, their keys, options and named tokens.
+
+    ``tokens`` are the other text fields of the source's secret document (for
+    instance Meta's ``verify_token``), never logged.
+    """
+
+    secrets: Sequence[str]
+    keys: Sequence[bytes]
+    options: Mapping[str, Any]
+    tokens: Mapping[str, str] = field(default_factory=dict)
+    now: float = 0.0
+
+
+class Handshake(ABC):
+    """One provider's endpoint check; both hooks answer None for a request that is not one."""
+
+    name: ClassVar[str]
+    # HTTP methods besides POST the API exposes for a source that answers this handshake.
+    methods: ClassVar[frozenset[str]] = frozenset()
+    # Text fields the source's secret document must hold (``Context.tokens``).
+    tokens: ClassVar[tuple[str, ...]] = ()
+
+    def before_verification(self, request: Request, context: Context) -> Answer | None:
+        return None
+
+    def after_verification(self, request: Request, context: Context) -> Answer | None:
+        return None
+
+
+HANDSHAKES: dict[str, Handshake] = {}
+
+
+def register(handshake: Handshake) -> Handshake:
+    if handshake.name in HANDSHAKES:
+        raise ValueError(f"handshake {handshake.name!r} registered twice")
+    HANDSHAKES[handshake.name] = handshake
+    return handshake
+
+
+def get_handshake(name: str) -> Handshake:
+    """The handshake registered under ``name``; KeyError names the known ones."""
+    try:
+        return HANDSHAKES[name]
+    except KeyError:
+        raise KeyError(f"unknown handshake {name!r}; known: {', '.join(sorted(HANDSHAKES))}") from None
+
+
+# The modules below register their handshakes on import.
+from . import slack  # noqa: E402
+
+__all__ = ["HANDSHAKES", "MAX_ECHO_BYTES", "Answer", "Context", "Handshake", "get_handshake", "register", "slack"]
