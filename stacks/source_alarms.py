@@ -19,7 +19,13 @@ from constructs import Construct
 
 # The verifier's custom metrics: namespace, service dimension, names, and the
 # reason dimension of a failed signature or timestamp check.
-from shared.contract import METRIC_ACCEPTED, METRIC_REJECTED, METRICS_NAMESPACE, VERIFIER_SERVICE
+from shared.contract import (
+    METRIC_ACCEPTED,
+    METRIC_ENFORCEMENT_OFF,
+    METRIC_REJECTED,
+    METRICS_NAMESPACE,
+    VERIFIER_SERVICE,
+)
 from shared.contract import REASON_UNAUTHORIZED as REJECTED_SIGNATURE_REASON
 
 if TYPE_CHECKING:
@@ -63,6 +69,7 @@ class SourceAlarms(Construct):
         source_name: str,
         dead_letter_queue: sqs.IQueue,
         action: cloudwatch.IAlarmAction,
+        enforce: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         key = f"{source_name}-dead-letters"
@@ -83,6 +90,30 @@ class SourceAlarms(Construct):
         )
         self.dead_letters.add_alarm_action(action)
         self.dead_letters.add_ok_action(action)
+        self.enforcement_off: cloudwatch.Alarm | None = None
+        if not enforce:
+            # Onboarding mode accepts forgeries: an alarm for as long as requests arrive under it.
+            self.enforcement_off = cloudwatch.Alarm(
+                self,
+                "EnforcementOff",
+                alarm_name=alarm_name(root_stack_name(self), f"{source_name}-enforcement-off"),
+                metric=verifier_metric(METRIC_ENFORCEMENT_OFF, source_name),
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=described(
+                    f"'{source_name}' has enforce = false: requests that fail verification are accepted. "
+                    "Set enforce = true once the secret is right.",
+                    "source-enforcement-off",
+                ),
+            )
+            self.enforcement_off.add_alarm_action(action)
+            self.enforcement_off.add_ok_action(action)
+
+    @property
+    def alarms(self) -> list[cloudwatch.Alarm]:
+        return [alarm for alarm in (self.dead_letters, self.enforcement_off) if alarm is not None]
 
 
 def root_stack_name(scope: Construct) -> str:

@@ -109,6 +109,7 @@ class SourceStack(NestedStack):
             source_name=source.name,
             dead_letter_queue=self.queues.dead_letter_queue,
             action=shared.alarm_action,
+            enforce=source.enforce,
         )
         # The URL from the API's id, not the stage's URL: the parent's deployment waits for
         # this stack (its method), so this stack cannot wait for the parent's stage.

@@ -43,6 +43,8 @@ METRIC_SECRET_FAILURES = "SecretFetchFailures"  # noqa: S105 - a metric name
 METRIC_HANDSHAKES = "Handshakes"
 # A request that failed verification but was queued because its source has enforce = false.
 METRIC_UNENFORCED = "UnverifiedAccepted"
+# Every request to a source with enforce = false: its enforcement-off alarm reads this.
+METRIC_ENFORCEMENT_OFF = "EnforcementOff"
 METRIC_STALE_SECRETS = "SecretsServedStale"
 # The one ``reason`` dimension every signature or timestamp failure is counted under.
 REASON_UNAUTHORIZED = "unauthorized"

@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.contract import (
     METRIC_ACCEPTED,
+    METRIC_ENFORCEMENT_OFF,
     METRIC_ENQUEUE_FAILURES,
     METRIC_HANDSHAKES,
     METRIC_REJECTED,
@@ -118,7 +119,7 @@ def reset() -> None:
     _runtime = None
 
 
-def _record(outcome: Outcome) -> None:
+def _record(outcome: Outcome, enforced: bool = True) -> None:
     # Unknown sources are attacker-chosen names: never a metric dimension.
     metrics.add_dimension("source", outcome.source or "unknown")
     if outcome.delivery_id:
@@ -131,8 +132,10 @@ def _record(outcome: Outcome) -> None:
         logger.warning(
             "Secrets Manager refresh failed: verified with the last good secrets (grace period)", extra=fields
         )
+    if not enforced:
+        # The source's enforcement-off alarm reads this: enforce = false is never left on silently.
+        metrics.add_metric(name=METRIC_ENFORCEMENT_OFF, unit=MetricUnit.Count, value=1)
     if outcome.unenforced:
-        # The source's enforcement alarm reads this: enforce = false is never left on silently.
         metrics.add_metric(name=METRIC_UNENFORCED, unit=MetricUnit.Count, value=1)
         logger.warning("webhook did NOT verify and was accepted: the source has enforce = false", extra=fields)
     if outcome.result == "accepted":
@@ -157,7 +160,8 @@ def _record(outcome: Outcome) -> None:
 def _handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = runtime()
     outcome = process(event, config=state.config, adapters=state.adapters, now=state.clock(), web=state.web)
-    _record(outcome)
+    source = state.config.sources.get(outcome.source) if outcome.source else None
+    _record(outcome, enforced=source is None or source.enforce)
     return outcome.response()
 
 

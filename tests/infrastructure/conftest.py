@@ -176,7 +176,7 @@ SECRET_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef
 # A configuration that switches on what the default leaves off: allow-lists
 # (IPv4 and IPv6), an alarm e-mail, existing secrets (complete and partial ARN,
 # one with a customer-managed key), a URL-signing scheme,
-# a generic HMAC source, batching, a source throttle of its own, a small body
+# a generic HMAC source being onboarded (enforce = false), batching, a source throttle of its own, a small body
 # cap WAF can measure, shorter retention windows, no data retention, and the
 # account's existing API Gateway CloudWatch Logs role.
 VARIANT = {
@@ -219,6 +219,8 @@ VARIANT = {
         {
             "name": "erp",
             "scheme": "generic-hmac",
+            # Onboarding: failures are accepted, so the source has an enforcement-off alarm.
+            "enforce": False,
             "allowed_cidrs": ["203.0.113.0/24"],
             "generic": {
                 "signature_header": "X-Erp-Signature",

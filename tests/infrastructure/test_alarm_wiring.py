@@ -101,8 +101,9 @@ def test_every_alarm_action_reaches_a_topic_cloudwatch_may_publish_to_and_encryp
             walked_actions += 1
         walked_alarms += 1
     assert walked_alarms > 0 and walked_alarms == len(alarms) and walked_actions == 2 * len(alarms)
-    # The root's and the groups' alarms, and each source's dead-letter alarm.
-    assert len(alarms) == len(synth.stack.ingestion.monitoring.alarms) + len(synth.stack.ingestion.sources)
+    # The root's and the groups' alarms, each source's dead-letter alarm and enforcement-off alarm if any.
+    own = [alarm for source in synth.stack.ingestion.sources.values() for alarm in source.alarms.alarms]
+    assert len(alarms) == len(synth.stack.ingestion.monitoring.alarms) + len(own)
 
 
 # --------------------------------------------------------------------------- metric dimensions
@@ -143,6 +144,7 @@ def _emitted_webhook_kit_dimensions() -> dict[str, set[str]]:
 
     return {
         handler.METRIC_ACCEPTED: {"service", "source"},
+        handler.METRIC_ENFORCEMENT_OFF: {"service", "source"},
         handler.METRIC_REJECTED: {"service", "source", "reason"},
         handler.METRIC_STALE_SECRETS: {"service"},
     }
@@ -246,3 +248,21 @@ def test_the_api_and_web_acl_metric_names_are_unique_to_each_deployment(
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,128}", metric_name)
         names.append((api_name, metric_name))
     assert names[0][0] != names[1][0] and names[0][1] != names[1][1]
+
+
+def test_only_a_source_with_enforcement_off_has_an_enforcement_alarm_and_it_notifies(
+    default_stack: Synthesized, variant_stack: Synthesized
+) -> None:
+    def names(synth: Synthesized) -> dict[str, dict[str, Any]]:
+        return {_resolve(props.get("AlarmName", "")): props for _, props in located_alarms(synth)}
+
+    assert not [name for name in names(default_stack) if name.endswith("-enforcement-off")]
+    found = {name: props for name, props in names(variant_stack).items() if name.endswith("-enforcement-off")}
+    assert list(found) == ["WebhookKitVariant-erp-enforcement-off"]
+    (alarm,) = found.values()
+    (query,) = alarm["Metrics"]
+    metric = query["MetricStat"]["Metric"]
+    assert (metric["MetricName"], metric["Namespace"]) == ("EnforcementOff", "WebhookKit")
+    assert _dimensions(metric) == {"service": "webhook-verifier", "source": "erp"}
+    assert alarm["AlarmActions"] and alarm["OKActions"]
+    assert "#source-enforcement-off" in alarm["AlarmDescription"]

@@ -105,6 +105,23 @@ def test_provenance_round_trips_and_costs_no_attribute_when_everything_is_signed
     assert SIGNED.keys_for("d-1") == ("d-1",) and UNSIGNED.keys_for("d-1") == UNSIGNED.idempotency_keys
 
 
+def test_an_unverified_delivery_says_so_and_a_message_without_the_flag_is_verified() -> None:
+    unverified = Provenance(
+        delivery_id_signed=False, event_type_signed=False, idempotency_keys=("sha256:" + "cd" * 32,), verified=False
+    )
+    attribute = to_send_message_kwargs(_message(body=b"{}", provenance=unverified))["MessageAttributes"]
+    assert '"verified":false' in attribute[ATTR_PROVENANCE]["StringValue"]
+    assert _round_trip(_message(body=b"{}", provenance=unverified)).provenance.verified is False
+    # What every verifier before enforce = false wrote.
+    assert (
+        '"verified"'
+        not in to_send_message_kwargs(_message(body=b"{}", provenance=UNSIGNED))["MessageAttributes"][ATTR_PROVENANCE][
+            "StringValue"
+        ]
+    )
+    assert _round_trip(_message(body=b"{}", provenance=UNSIGNED)).provenance.verified is True
+
+
 def test_a_dead_lettered_message_stays_within_sqs_ten_attributes() -> None:
     message = _message(
         headers={"x-github-hook-id": "1"},
@@ -123,6 +140,8 @@ def test_a_dead_lettered_message_stays_within_sqs_ten_attributes() -> None:
         '{"delivery_id_signed": "no", "event_type_signed": true, "idempotency_keys": []}',
         '{"delivery_id_signed": false, "event_type_signed": true, "idempotency_keys": [""]}',
         '{"delivery_id_signed": false, "event_type_signed": true, "idempotency_keys": "sha256:x"}',
+        '{"delivery_id_signed": false, "event_type_signed": true, "idempotency_keys": ["k"], "verified": "no"}',
+        "[]",
     ],
 )
 def test_a_malformed_provenance_is_a_message_format_error(raw: str) -> None:

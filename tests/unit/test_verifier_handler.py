@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -412,3 +413,24 @@ def test_real_clock_is_used_when_none_is_installed(aws: FakeAws) -> None:
     verifier_handler.install(adapters=aws)
     headers = get_scheme("stripe").sign(b'{"id":"e"}', SECRETS["stripe"], timestamp=int(time.time()), options={})
     assert call(api_event("stripe", b'{"id":"e"}', headers))["statusCode"] == 202
+
+
+def test_a_source_with_enforcement_off_counts_every_request_and_each_unverified_one_it_accepted(
+    aws: FakeAws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], logs: io.StringIO
+) -> None:
+    sources = {"github": {**SOURCES["github"], "queue_url": QUEUE.format("github")}}
+    sources["github"].update(secret_arn=SECRET_ARN.format("github"), enforce=False)
+    monkeypatch.setenv("WEBHOOK_SOURCES", json.dumps(sources))
+    verifier_handler.install(adapters=aws, clock=lambda: float(NOW))
+    genuine = call(signed("github", GITHUB_BODY, extra=GITHUB_HEADERS))
+    forged = call(api_event("github", GITHUB_BODY, {"X-Hub-Signature-256": "sha256=" + "0" * 64}))
+    assert (genuine["statusCode"], forged["statusCode"]) == (202, 202)
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    counted = Counter(
+        name["Name"]
+        for blob in metrics
+        for name in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        if blob.get("source") == "github"
+    )
+    assert (counted["EnforcementOff"], counted["UnverifiedAccepted"], counted["Accepted"]) == (2, 1, 2)
+    assert "enforce = false" in logs.getvalue()
