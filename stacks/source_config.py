@@ -239,8 +239,8 @@ class SourceConfig(StrictModel):
     @property
     def handshake(self) -> str | None:
         """The handshake the verifier answers for this source: its provider's, else its scheme's."""
-        if self.provider and PROVIDERS[self.provider].handshake_kind:
-            return PROVIDERS[self.provider].handshake_kind
+        if self.provider:
+            return PROVIDERS[self.provider].answered_handshake
         return SCHEMES[self.scheme].default_handshake
 
     @property

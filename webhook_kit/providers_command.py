@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
+from shared.handshakes import get_handshake
 from shared.providers import PROVIDERS, Provider
 from webhook_kit.cli_base import console
 
@@ -47,6 +48,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _answered(provider: Provider) -> str:
+    """Whether the kit answers the provider's handshake: its kind and extra methods, or why not."""
+    kind = provider.answered_handshake
+    if kind is None:
+        return "not answered by the kit" if provider.handshake else "none"
+    methods = sorted(get_handshake(kind).methods)
+    return f"`{kind}`" + (f" ({', '.join(methods)})" if methods else "")
+
+
+def _kit_answer(provider: Provider) -> str:
+    if provider.answer is None:
+        return "202 with the delivery id as JSON"
+    answer = provider.answer
+    return f"{answer.get('status', 200)} `{answer.get('body', '')}` ({answer.get('content_type', 'text/plain')})"
+
+
 def render_markdown(providers: Mapping[str, Provider] = PROVIDERS) -> str:
     """docs/providers.md: a summary table, then every field of every entry."""
     lines = [_HEADER.rstrip(), "", f"{len(providers)} providers.", ""]
@@ -58,7 +75,7 @@ def render_markdown(providers: Mapping[str, Provider] = PROVIDERS) -> str:
         verification = provider.verification + (" (**weaker**)" if provider.weaker else "")
         lines.append(
             f"| [{provider.title}](#{provider.name}) | `{provider.scheme}` | {verification} | "
-            f"{'yes' if provider.handshake else 'no'} | {'yes' if provider.ip_ranges else 'no'} |"
+            f"{_answered(provider)} | {'yes' if provider.ip_ranges else 'no'} |"
         )
     for provider in providers.values():
         lines += ["", f"## {provider.name}", "", f"**{provider.title}**: {provider.docs}", ""]
@@ -75,7 +92,9 @@ def render_markdown(providers: Mapping[str, Provider] = PROVIDERS) -> str:
             ("Delivery id", f"{provider.delivery_id} ({_signed(provider.delivery_id_signed())})"),
             ("Event type", f"{provider.event_type} ({_signed(provider.event_type_signed())})"),
             ("Handshake", provider.handshake or "none"),
+            ("Kit answers the handshake", _answered(provider)),
             ("Expected answer", provider.acknowledgement),
+            ("Kit answers an accepted webhook", _kit_answer(provider)),
             ("Replay window", provider.replay_window),
             ("Retries", provider.retries),
             ("Source addresses", provider.ip_ranges or "not published"),
@@ -107,7 +126,7 @@ def providers(
             escape(provider.title),
             provider.scheme,
             provider.verification + (" (weaker)" if provider.weaker else ""),
-            "yes" if provider.handshake else "-",
+            _answered(provider).replace("`", ""),
             "published" if provider.ip_ranges else "-",
         )
     console.print(table)

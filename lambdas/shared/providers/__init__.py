@@ -71,6 +71,11 @@ class Provider:
         """Whether a delivery cannot be authenticated by a signature (the IP allow-list is recommended)."""
         return self.verification != "signature"
 
+    @property
+    def answered_handshake(self) -> str | None:
+        """The handshake the kit answers for this provider: its entry's, else its scheme's default."""
+        return self.handshake_kind or SCHEMES[self.scheme].default_handshake
+
     def delivery_id_signed(self) -> bool:
         return SCHEMES[self.scheme].delivery_id_signed(self.options)
 
