@@ -286,6 +286,13 @@ def process(
 
 
 def _handshake_outcome(answer: Answer, source: SourceConfig, web: Web | None) -> Outcome:
+    if answer.refused:
+        if answer.status == 401:
+            # A wrong handshake token is answered and counted as a failed signature.
+            return Outcome(
+                status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
+            )
+        return _rejected(400, "bad_challenge", "Bad Request", source.name)
     if answer.confirm_url is not None:
         try:
             if web is None:

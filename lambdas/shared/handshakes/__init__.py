@@ -50,6 +50,9 @@ class Answer:
     # A URL the verifier must GET before answering (AWS SNS's SubscribeURL): the
     # handshake has checked its host; a failed call is a 503, so the provider retries.
     confirm_url: str | None = None
+    # A request that is this handshake but may not be answered (``refuse``): the verifier
+    # answers and counts it as it does any rejected request.
+    refused: bool = False
 
     @classmethod
     def json(cls, document: Any, status: int = 200) -> Answer:
@@ -65,6 +68,14 @@ class Answer:
     @classmethod
     def empty(cls, status: int = 200) -> Answer:
         return cls(status, b"", "text/plain; charset=utf-8", NOSNIFF)
+
+    @classmethod
+    def refuse(cls, status: int = 401) -> Answer:
+        """Refuse a request that is this handshake: 401 for a wrong or missing token (as a failed
+        signature is answered), 400 for a challenge that cannot be echoed."""
+        if status not in (400, 401):
+            raise ValueError("a handshake refuses with 401 (token) or 400 (challenge)")
+        return cls(status, refused=True)
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,9 @@ def get_handshake(name: str) -> Handshake:
 
 
 # The modules below register their handshakes on import.
-from . import slack  # noqa: E402
+from . import (  # noqa: E402
+    challenges,  # noqa: F401
+    slack,
+)
 
 __all__ = ["HANDSHAKES", "MAX_ECHO_BYTES", "Answer", "Context", "Handshake", "get_handshake", "register", "slack"]
