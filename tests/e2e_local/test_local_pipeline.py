@@ -322,6 +322,27 @@ def test_slack_url_verification_is_answered_after_the_signature_check(
     assert response.json() == {"challenge": "c-41xq"}
 
 
+def test_a_source_with_enforcement_off_accepts_a_wrongly_signed_webhook_and_the_handler_sees_it_unverified(
+    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session
+) -> None:
+    forged = signed(pipeline, "t-onboard", secret="not-the-secret")
+    genuine = signed(pipeline, "t-onboard")
+
+    forged_answer, genuine_answer = post(http, forged), post(http, genuine)
+
+    assert (forged_answer.status_code, genuine_answer.status_code) == (202, 202)
+    # A forged request's id is not trusted: it is keyed on its body's digest.
+    forged_id = forged_answer.json()["id"]
+    assert forged_id != forged.delivery_id
+    assert genuine_answer.json() == {"id": genuine.delivery_id}
+    wait_for_stage(pipeline, forged_id, "processed")
+    wait_for_stage(pipeline, genuine.delivery_id, "processed")
+    [(unverified, _)] = ledger.calls(forged_id)
+    [(verified, _)] = ledger.calls(genuine.delivery_id)
+    assert (unverified.verified, verified.verified) == (False, True)
+    assert unverified.body == forged.body
+
+
 def test_the_send_command_signs_with_the_dev_secret_the_pipeline_stored(
     pipeline: LocalPipeline, ledger: Ledger
 ) -> None:
