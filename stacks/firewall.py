@@ -81,6 +81,10 @@ class WebhookFirewall(Construct):
        of the source's lists is present.
     4. The AWS managed IP-reputation list, a per-IP rate limit, the body-size cap.
 
+    No rule reads the HTTP method: the GET or HEAD of a source's handshake
+    (docs/handshakes.md) is on the source's path, so it meets the same
+    canonical-path guard, allow-list, rate limit and size cap as its POST.
+
     The rate limit does not count an allow-listed provider's requests to its
     own source's path. A provider sends every delivery from a few addresses,
     so a busy burst trips a per-IP limit meant for single attackers, and some

@@ -21,22 +21,29 @@ WEBHOOK_PATH_PREFIX = contract.WEBHOOK_PATH_PREFIX
 
 @dataclass(frozen=True)
 class ApiSource:
-    """What the API needs to know of a source: its path segment and its own throttle."""
+    """What the API needs to know of a source: its path segment, its own throttle, and its methods.
+
+    ``methods`` is POST plus the GET or HEAD of the source's handshake
+    (``stacks.source_config.SourceConfig.methods``): a provider's challenge
+    reaches the verifier, and no other source answers anything but POST.
+    """
 
     name: str
     throttle_rate: int
     throttle_burst: int
+    methods: tuple[str, ...] = ("POST",)
 
 
 class WebhookApi(Construct):
-    """API Gateway REST API: ``POST /webhooks/{source}`` for each source, and nothing else.
+    """API Gateway REST API: ``POST /webhooks/{source}`` for each source, the GET or HEAD of its
+    provider's handshake where it has one (docs/handshakes.md), and nothing else.
 
     Binary media type ``*/*`` makes API Gateway hand every body to the verifier
     base64-encoded and untouched, so signatures are checked over the exact bytes
     sent. The stage writes JSON access logs, metrics and X-Ray traces, and
-    throttles before the function is reached: each source's POST method has
-    a token bucket of its own, so a flood on one source's URL is answered 429
-    there and the other sources keep their capacity.
+    throttles before the function is reached: each of a source's methods has
+    a token bucket of its own (the source's throttle), so a flood on one
+    source's URL is answered 429 there and the other sources keep their capacity.
 
     ``api_name`` must be unique to the deployment: CloudWatch keys the API's
     metrics on it (dimension ``ApiName``), so two APIs of one name in an account
@@ -94,13 +101,14 @@ class WebhookApi(Construct):
                 throttling_rate_limit=throttle_rate,
                 throttling_burst_limit=throttle_burst,
                 method_options={
-                    f"/{WEBHOOK_PATH_PREFIX}/{source.name}/POST": apigw.MethodDeploymentOptions(
+                    f"/{WEBHOOK_PATH_PREFIX}/{source.name}/{method}": apigw.MethodDeploymentOptions(
                         # A method's own setting replaces the stage's for it, metrics included.
                         metrics_enabled=True,
                         throttling_rate_limit=source.throttle_rate,
                         throttling_burst_limit=source.throttle_burst,
                     )
                     for source in sources
+                    for method in source.methods
                 },
             ),
         )
@@ -112,7 +120,7 @@ class WebhookApi(Construct):
             templates={"application/json": '{"message": "not found"}'},
         )
         self.webhooks = self.api.root.add_resource(WEBHOOK_PATH_PREFIX)
-        # Each source's POST method lives in the source's nested stack (stacks/source_stack.py).
+        # Each source's methods live in the source's nested stack (stacks/source_stack.py).
         # The API itself answers only GET / here, with the same 404 as an unknown path: a
         # REST API needs one method of its own to be deployed.
         root_method = self.api.root.add_method(
@@ -136,11 +144,24 @@ class WebhookApi(Construct):
             action="lambda:InvokeFunction",
             source_arn=self.api.arn_for_execute_api("POST", f"/{WEBHOOK_PATH_PREFIX}/*", "*"),
         )
+        # And one per handshake method some source has (GET, HEAD): at most two more statements.
+        for method in sorted({method for source in sources for method in source.methods} - {"POST"}):
+            verifier.add_permission(
+                f"ApiInvokes{method}",
+                principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+                action="lambda:InvokeFunction",
+                source_arn=self.api.arn_for_execute_api(method, f"/{WEBHOOK_PATH_PREFIX}/*", "*"),
+            )
         # The deployment must be replaced when the set of methods changes; the CDK sees only
         # the methods of this stack, so the sources' names go into its logical id, and it
         # waits for the source stacks that hold the methods (``wait_for``).
+        handshake_methods = {source.name: list(source.methods) for source in sources if source.methods != ("POST",)}
         self.api.latest_deployment.add_to_logical_id(  # type: ignore[union-attr]
-            {"sources": [source.name for source in sources], "method": _SOURCE_METHOD_VERSION}
+            {
+                "sources": [source.name for source in sources],
+                "method": _SOURCE_METHOD_VERSION,
+                **({"methods": handshake_methods} if handshake_methods else {}),
+            }
         )
         NagSuppressions.add_resource_suppressions(
             self.api,
@@ -191,17 +212,24 @@ class WebhookApi(Construct):
         self.api.latest_deployment.node.add_dependency(holder)  # type: ignore[union-attr]
 
 
-# Change when add_source_method builds a different method: the API is then deployed anew.
+# Change when add_source_methods builds different methods: the API is then deployed anew.
 _SOURCE_METHOD_VERSION = 1
 
 
-def add_source_method(
-    scope: Construct, source_name: str, *, api: apigw.IRestApi, webhooks: apigw.IResource, verifier: lambda_.IFunction
-) -> apigw.Method:
-    """``POST /webhooks/<source_name>`` in ``scope``'s stack, proxied to the verifier.
+def add_source_methods(
+    scope: Construct,
+    source_name: str,
+    *,
+    methods: Sequence[str] = ("POST",),
+    api: apigw.IRestApi,
+    webhooks: apigw.IResource,
+    verifier: lambda_.IFunction,
+) -> list[apigw.Method]:
+    """``POST /webhooks/<source_name>`` in ``scope``'s stack, and the source's handshake ``methods``
+    (GET, HEAD), each proxied to the verifier.
 
-    The parent's ``WebhookApi`` grants API Gateway the invocation once for every
-    source; the method's own integration adds no permission.
+    The parent's ``WebhookApi`` grants API Gateway the invocation once per HTTP
+    method for every source; the methods' own integrations add no permission.
     """
     here_api = apigw.RestApi.from_rest_api_attributes(
         scope, "Api", rest_api_id=api.rest_api_id, root_resource_id=api.rest_api_root_resource_id
@@ -216,9 +244,18 @@ def add_source_method(
         uri=f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}:lambda:path/2015-03-31/functions/"
         f"{verifier.function_arn}/invocations",
     )
-    method = here_webhooks.add_resource(source_name).add_method("POST", integration)
-    _unauthenticated(method, "each webhook is authenticated by its signature in the verifier, behind the WAF")
-    return method
+    resource = here_webhooks.add_resource(source_name)
+    added = []
+    for http_method in methods:
+        method = resource.add_method(http_method, integration)
+        _unauthenticated(
+            method,
+            "each webhook is authenticated by its signature in the verifier, behind the WAF"
+            if http_method == "POST"
+            else "the verifier answers only the provider's handshake on it, as far as it can be authenticated",
+        )
+        added.append(method)
+    return added
 
 
 def _unauthenticated(method: apigw.Method, why: str) -> None:

@@ -75,7 +75,10 @@ class WebhookIngestion(Construct):
             "Ingress",
             api_name=deployment_name,
             create_cloudwatch_role=config.api_gateway_cloudwatch_role == "create",
-            sources=[ApiSource(source.name, source.throttle_rate, source.throttle_burst) for source in config.sources],
+            sources=[
+                ApiSource(source.name, source.throttle_rate, source.throttle_burst, source.methods)
+                for source in config.sources
+            ],
             verifier=self.verifier,
             stage_name=config.stage_name,
             throttle_rate=config.api_throttle_rate,

@@ -3,7 +3,7 @@
 CloudFormation allows 500 resources and 200 outputs a stack. A source needs
 about fifteen resources (secret, queue and dead-letter queue with their
 policies, processor with role, log group and event source mapping, API path
-and method, dead-letter alarm) and four outputs, so the sources live one per
+and methods, dead-letter alarm) and four outputs, so the sources live one per
 nested stack and the parent holds one ``AWS::CloudFormation::Stack`` per source
 plus what every source shares (API, web ACL, verifier, table, bucket,
 monitoring). A source's nested stack keeps its logical id (``Source<Label>``)
@@ -33,7 +33,7 @@ from constructs import Construct
 from shared import contract
 from stacks.claim_check import claim_check_prefix
 from stacks.config import SourceConfig, WebhookKitConfig
-from stacks.ingress import add_source_method
+from stacks.ingress import add_source_methods
 from stacks.lambda_factory import LambdaFactory
 from stacks.processors import SourceProcessor, idempotency_key_prefix
 from stacks.queues import SourceQueues
@@ -98,8 +98,13 @@ class SourceStack(NestedStack):
             batching_window_seconds=source.batching_window_seconds,
             max_concurrency=source.max_concurrency,
         )
-        self.method = add_source_method(
-            self, source.name, api=shared.api, webhooks=shared.webhooks, verifier=shared.verifier
+        self.methods = add_source_methods(
+            self,
+            source.name,
+            methods=source.methods,
+            api=shared.api,
+            webhooks=shared.webhooks,
+            verifier=shared.verifier,
         )
         self._grant_verifier(source, shared)
         self._grant_processor(source, shared)

@@ -1,0 +1,178 @@
+"""GET routes for providers' handshakes: only where a source's provider needs one, throttled, invoked, behind the WAF.
+
+A deployment of four sources: Meta (allow-listed), Okta and Dropbox answer a GET challenge
+(docs/handshakes.md); GitHub has none, so its path answers POST only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_all
+
+from stacks.config import parse_config
+from stacks.firewall import CANONICAL_PATH_REGEX, source_path_regex
+from tests.infrastructure.conftest import ROOT, Synthesized, synthesize
+
+HANDSHAKES = {
+    "stack_name": "WebhookKitHandshakes",
+    "sources": [
+        {"name": "meta", "provider": "meta", "allowed_cidrs": ["198.51.100.0/24"]},
+        {"name": "okta", "provider": "okta"},
+        {"name": "dropbox", "provider": "dropbox", "throttle_rate": 5, "throttle_burst": 10},
+        {"name": "github", "scheme": "github"},
+    ],
+}
+WITH_GET = {"meta", "okta", "dropbox"}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Synthesized:
+    return synthesize(parse_config(HANDSHAKES))
+
+
+def _methods(stack: Synthesized, source: str) -> dict[str, dict[str, Any]]:
+    nested = stack.source(source)
+    return {
+        method["Properties"]["HttpMethod"]: nested.in_root(method["Properties"])
+        for method in nested.resources("AWS::ApiGateway::Method").values()
+    }
+
+
+def test_the_configuration_gives_get_exactly_to_the_sources_whose_provider_sends_one(stack: Synthesized) -> None:
+    assert {source.name: source.methods for source in stack.config.sources} == {
+        "meta": ("POST", "GET"),
+        "okta": ("POST", "GET"),
+        "dropbox": ("POST", "GET"),
+        "github": ("POST",),
+    }
+
+
+def test_a_get_method_exists_only_on_the_paths_of_sources_with_a_get_handshake(stack: Synthesized) -> None:
+    for source in stack.config.sources:
+        methods = _methods(stack, source.name)
+        assert set(methods) == ({"POST", "GET"} if source.name in WITH_GET else {"POST"}), source.name
+        # The root's own GET / (a mock answering 404) is the only other method.
+    (root_method,) = stack.resources("AWS::ApiGateway::Method").values()
+    assert root_method["Properties"]["Integration"]["Type"] == "MOCK"
+
+
+@pytest.mark.parametrize("source", sorted(WITH_GET))
+def test_the_get_is_on_the_sources_path_and_proxied_to_the_verifier_like_its_post(
+    stack: Synthesized, source: str
+) -> None:
+    methods = _methods(stack, source)
+    get, post = methods["GET"], methods["POST"]
+    assert get["ResourceId"] == post["ResourceId"] and get["RestApiId"] == post["RestApiId"]
+    assert get["Integration"] == post["Integration"]
+    assert (get["Integration"]["Type"], get["Integration"]["IntegrationHttpMethod"]) == ("AWS_PROXY", "POST")
+    assert get["AuthorizationType"] == "NONE"
+
+
+def test_each_get_has_its_sources_own_throttle(stack: Synthesized) -> None:
+    (stage,) = stack.resources("AWS::ApiGateway::Stage").values()
+    settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in stage["Properties"]["MethodSettings"]}
+    for source in stack.config.sources:
+        for method in source.methods:
+            setting = settings.pop((f"/~1webhooks~1{source.name}", method))
+            assert (setting["ThrottlingRateLimit"], setting["ThrottlingBurstLimit"]) == (
+                source.throttle_rate,
+                source.throttle_burst,
+            )
+    assert set(settings) == {("/*", "*")}  # the stage's ceiling, and nothing for a GET that does not exist
+
+
+def test_api_gateway_may_invoke_the_verifier_for_post_and_get_on_webhooks_only(stack: Synthesized) -> None:
+    permissions = stack.all_resources("AWS::Lambda::Permission")
+    arns = sorted(p["Properties"]["SourceArn"]["Fn::Join"][1][-1] for p in permissions.values())
+    assert arns == ["/*/GET/webhooks/*", "/*/POST/webhooks/*"]
+
+
+def test_a_deployment_without_handshake_sources_grants_post_only(default_stack: Synthesized) -> None:
+    assert all(source.methods == ("POST",) for source in default_stack.config.sources)
+    permissions = default_stack.all_resources("AWS::Lambda::Permission")
+    assert [p["Properties"]["SourceArn"]["Fn::Join"][1][-1] for p in permissions.values()] == ["/*/POST/webhooks/*"]
+
+
+# --------------------------------------------------------------------------- the web ACL covers the GETs
+
+
+def _rules(stack: Synthesized) -> dict[str, dict[str, Any]]:
+    (acl,) = stack.resources("AWS::WAFv2::WebACL").values()
+    return {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
+
+
+def _fields_to_match(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, list):
+        return [found for item in node for found in _fields_to_match(item)]
+    if not isinstance(node, dict):
+        return []
+    here = [node["FieldToMatch"]] if "FieldToMatch" in node else []
+    return here + [found for value in node.values() for found in _fields_to_match(value)]
+
+
+def test_no_web_acl_rule_reads_the_method_so_every_rule_covers_the_gets(stack: Synthesized) -> None:
+    fields = _fields_to_match(list(_rules(stack).values()))
+    assert fields and all("Method" not in field for field in fields)
+    assert {key for field in fields for key in field} <= {"UriPath", "SingleHeader", "Body"}
+
+
+def test_the_canonical_path_guard_and_the_allow_list_match_the_get_paths_as_they_match_the_posts(
+    stack: Synthesized,
+) -> None:
+    rules = _rules(stack)
+    assert min(rules.values(), key=lambda rule: rule["Priority"])["Name"] == "canonical-path"
+    for source in WITH_GET:
+        for path in (f"/prod/webhooks/{source}", f"/webhooks/{source}"):
+            assert re.fullmatch(CANONICAL_PATH_REGEX, path)
+    # Meta is allow-listed: its path rule (and so its block unless from its addresses) matches its path.
+    path_rule = rules["path-meta"]["Statement"]["RegexMatchStatement"]
+    assert path_rule["RegexString"] == source_path_regex("meta")
+    assert path_rule["FieldToMatch"] == {"UriPath": {}}
+    assert re.fullmatch(path_rule["RegexString"], "/prod/webhooks/meta")
+    assert "allow-list-meta" in rules and "allow-list-okta" not in rules
+
+
+# --------------------------------------------------------------------------- compliance of the new methods
+
+
+def test_cdk_nag_has_no_unsuppressed_finding(stack: Synthesized) -> None:
+    assert stack.nag_findings == []
+
+
+def test_cfn_lint_reports_no_error(stack: Synthesized) -> None:
+    errors = [
+        f"{where}: {m.rule.id} {m.message}"
+        for where, template in stack.templates().items()
+        for m in lint_all(json.dumps(template))
+        if m.rule.id.startswith("E")
+    ]
+    assert errors == []
+
+
+def test_checkov_reports_nothing_unskipped(stack: Synthesized, tmp_path: Path) -> None:
+    checkov = ROOT / ".venv-checkov" / "bin" / "checkov"
+    if not checkov.exists():
+        pytest.fail(f"{checkov} is missing: `make install` creates it")
+    for name, template in stack.templates().items():
+        (tmp_path / f"{name}.template.json").write_text(json.dumps(template))
+    result = subprocess.run(  # noqa: S603 - the pinned checkov on files we wrote
+        [str(checkov), "--directory", str(tmp_path), "--framework", "cloudformation", "--output", "json", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(result.stdout or "{}")
+    if isinstance(report, list):
+        (report,) = report
+    failed = [(f["check_id"], f["resource"]) for f in report.get("results", {}).get("failed_checks", [])]
+    assert failed == []
+    summary = report.get("summary", report)  # --quiet with nothing failed prints the bare summary
+    assert summary["failed"] == 0 and summary["parsing_errors"] == 0
+    assert summary["passed"] >= 50, summary  # it really scanned the templates
