@@ -98,9 +98,14 @@ def _print_banner(pipeline: local_pipeline.LocalPipeline) -> None:
     console.print("[bold]webhook-kit local pipeline[/]")
     for source in pipeline.sources.values():
         allowed = ", ".join(str(network) for network in source.allowed_networks) or "any address"
+        handshake = [method for method in source.methods if method != "POST"]
+        # A handshake's token (Meta's verify_token) is what the provider's dashboard asks for.
+        extra = (
+            f"      {' '.join(handshake)} answers the provider's handshake (docs/handshakes.md)\n" if handshake else ""
+        ) + "".join(f"      dev {name}: {escape(value)}\n" for name, value in source.tokens.items())
         console.print(
             f"  [bold]{escape(source.name)}[/] ({source.scheme})  POST {pipeline.webhook_url(source.name)}\n"
-            f"      dev secret: {escape(source.secret)}\n"
+            f"      dev secret: {escape(source.secret)}\n{extra}"
             f"      visibility timeout {source.visibility_timeout} s, DLQ after {source.max_receive_count} receives,"
             f" allowed from {allowed}",
             soft_wrap=True,

@@ -1,4 +1,4 @@
-"""Development signing secrets, derived from the source name: for the local pipeline only.
+"""Development secrets, derived from the source name: for the local pipeline only.
 
 The local pipeline stores these in its (in-memory) Secrets Manager and ``send``
 signs with them, so the two agree without any coordination. Anyone who reads
@@ -8,7 +8,9 @@ this file can compute them: never configure a real provider with one.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
+from shared.handshakes import get_handshake
 from shared.schemes import get_scheme
 
 _SEED = "webhook-kit local development secret (not for production)"
@@ -17,3 +19,14 @@ _SEED = "webhook-kit local development secret (not for production)"
 def dev_secret(source: str, scheme: str) -> str:
     """The development secret of ``source``, in the format its scheme's providers issue."""
     return get_scheme(scheme).example_secret(hashlib.sha256(f"{_SEED}|{source}".encode()).digest())
+
+
+def dev_tokens(source: str, handshake: str | None) -> dict[str, str]:
+    """The named tokens ``source``'s handshake reads from its secret document (Meta's ``verify_token``)."""
+    names = get_handshake(handshake).tokens if handshake else ()
+    return {name: hashlib.sha256(f"{_SEED}|{source}|{name}".encode()).hexdigest()[:32] for name in names}
+
+
+def dev_secret_document(source: str, scheme: str, handshake: str | None) -> dict[str, Any]:
+    """The secret document the local pipeline stores for ``source``: its secret, and its handshake's tokens."""
+    return {"secrets": [dev_secret(source, scheme)], **dev_tokens(source, handshake)}

@@ -5,9 +5,10 @@ source's IP allow-list against the TCP peer, the body-size cap) and hands the
 verifier the REST proxy event API Gateway would send (body base64-encoded, as
 with the stack's binary media type ``*/*``). A path not in canonical form
 ("/webhooks/%73tripe", "//webhooks/stripe") is 403, as the web ACL's
-canonical-path rule answers it. Only ``POST /webhooks/<source>`` exists;
-anything else is 404, as in the stack. The WAF's rate limit and AWS
-IP-reputation list are not simulated.
+canonical-path rule answers it. Only ``POST /webhooks/<source>`` exists, and
+the GET or HEAD of the source's handshake where it has one (the same
+``SourceConfig.methods`` the stack reads); anything else is 404, as in the
+stack. The WAF's rate limit and AWS IP-reputation list are not simulated.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ def api_gateway_event(
     source_ip: str,
     stage: str,
 ) -> dict[str, Any]:
-    """The REST API (v1) Lambda proxy event API Gateway sends for ``POST /webhooks/{source}``.
+    """The REST API (v1) Lambda proxy event API Gateway sends for ``<method> /webhooks/{source}``.
 
     The body is base64 with ``isBase64Encoded`` true, as the stack's binary media
-    type ``*/*`` makes API Gateway send every body.
+    type ``*/*`` makes API Gateway send every body; a request without one (a
+    handshake's GET or HEAD) has ``body`` null, as API Gateway sends it.
     """
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
@@ -93,8 +95,8 @@ def api_gateway_event(
             "domainName": host,
             "apiId": "local",
         },
-        "body": base64.b64encode(body).decode("ascii"),
-        "isBase64Encoded": True,
+        "body": base64.b64encode(body).decode("ascii") if body else None,
+        "isBase64Encoded": bool(body),
     }
 
 
@@ -197,7 +199,7 @@ class Front:
             request.answer(403, {"message": "Forbidden"})
             self._report(PipelineEvent(name or "?", "rejected", status=403, detail=f"WAF: {path!r} is not canonical"))
             return
-        if source is None or request.command != "POST":
+        if source is None or request.command not in source.methods:
             # The stack maps API Gateway's "missing authentication token" (unknown path or method) to 404.
             request.answer(404, {"message": "not found"})
             self._report(

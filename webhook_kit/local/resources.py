@@ -3,7 +3,8 @@
 Per source a queue and a DLQ (the configured retentions, visibility timeout
 scaled, moto implements the redrive policy), the idempotency table (key and TTL
 attributes from ``shared.contract``), the claim-check bucket and a secret
-holding the source's development secret.
+holding the source's development secret (and the tokens its handshake reads,
+such as Meta's ``verify_token``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import logging
 import multiprocessing
 import signal
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 from shared.contract import DAY_SECONDS, IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE, SQS_MAX_BATCH
 from stacks.config import WebhookKitConfig
-from webhook_kit.devsecrets import dev_secret
+from webhook_kit.devsecrets import dev_secret_document
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -92,6 +93,10 @@ class LocalSource:
     max_concurrency: int
     timeout_seconds: int
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # What API Gateway exposes for it: POST, and its handshake's GET or HEAD.
+    methods: tuple[str, ...] = ("POST",)
+    # The secret document's other fields, which its handshake reads (Meta's verify_token).
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def allows(self, address: str) -> bool:
         if not self.allowed_networks:
@@ -186,10 +191,11 @@ def provision(
                 ),
             },
         )["QueueUrl"]
-        secret = dev_secret(source.name, source.scheme)
+        document = dev_secret_document(source.name, source.scheme, source.handshake)
+        secret = document["secrets"][0]
         secret_arn = secrets.create_secret(
             Name=secret_name(source.name),
-            SecretString=json.dumps({"secrets": [secret]}),
+            SecretString=json.dumps(document),
             Description=f"webhook-kit local development secret of {source.name}",
         )["ARN"]
         sources[source.name] = LocalSource(
@@ -208,6 +214,8 @@ def provision(
             max_concurrency=source.max_concurrency,
             timeout_seconds=source.timeout_seconds,
             allowed_networks=tuple(ipaddress.ip_network(cidr) for cidr in source.allowed_cidrs),
+            methods=source.methods,
+            tokens={name: value for name, value in document.items() if name != "secrets"},
         )
     return sources
 
