@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 help: ## List the tasks
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-test.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-test.txt requirements-crypto-layer.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -40,7 +40,7 @@ FIND_PYTHON313 := for py in $(PYTHON313) python3.13 "$$(pyenv root 2>/dev/null)"
 	"$$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$py"; exit 0; }; \
 	done; echo "error: no Python 3.13 found (the functions' runtime, python3.13); install one" \
 	"(e.g. pyenv install 3.13) or name it: make PYTHON313=/path/to/python3.13" >&2; exit 1
-$(VENV313)/.installed: requirements-py313.txt requirements-lambda-runtime.txt requirements-test.txt
+$(VENV313)/.installed: requirements-py313.txt requirements-lambda-runtime.txt requirements-test.txt requirements-crypto-layer.txt
 	@test -x $(VENV313)/bin/python || { py=$$($(FIND_PYTHON313)) && echo "$(VENV313) from $$py" && "$$py" -m venv $(VENV313); }
 	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV313)/bin/python -m pip install --quiet -r requirements-py313.txt

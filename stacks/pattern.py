@@ -10,6 +10,7 @@ from constructs import Construct
 from shared import contract
 from stacks.claim_check import ClaimCheckBucket
 from stacks.config import WebhookKitConfig
+from stacks.crypto_layer import CryptographyLayer, sources_needing_cryptography
 from stacks.firewall import FirewallSource, WebhookFirewall
 from stacks.ingress import ApiSource, WebhookApi
 from stacks.lambda_factory import LambdaFactory, retention
@@ -62,6 +63,13 @@ class WebhookIngestion(Construct):
         )
         verifier_role = self.verifier.role
         assert verifier_role is not None  # the factory always gives a role
+        # Only a deployment with a public-key source carries cryptography (and builds its layer):
+        # HMAC sources never import it, so their verifier stays as small and as fast to start.
+        self.cryptography: CryptographyLayer | None = None
+        needed_by = sources_needing_cryptography(config.sources)
+        if needed_by:
+            self.cryptography = CryptographyLayer(self, "Cryptography", needed_by=needed_by)
+            self.verifier.add_layers(self.cryptography.layer)
 
         # CloudWatch keys the API's metrics on its name and the web ACL's on its metric
         # name, not on a resource id: both get a name of this deployment (stack and

@@ -24,9 +24,13 @@ def test_verifier_runs_python313_on_arm64_with_the_pinned_powertools_layer(defau
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
-    (layer,) = props["Layers"]
+    # Powertools' layer, first; a deployment with a public-key source adds the cryptography layer after it
+    # (test_crypto_bundle.py).
+    layer, *others = props["Layers"]
     # The release is checked against the tested one in test_powertools_version.py.
     assert default_stack.json["Parameters"][layer["Ref"]]["Default"].startswith("/aws/service/powertools/python/")
+    crypto_layers = default_stack.resources("AWS::Lambda::LayerVersion")
+    assert others == [{"Ref": logical_id} for logical_id in crypto_layers]
 
 
 def _parameter_value(parameter: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
