@@ -136,7 +136,16 @@ def build(
                 body = _set_field(body, generic.delivery_id_field, delivery_id)
             if generic.event_type_field:
                 body = _set_field(body, generic.event_type_field, event_type)
-    headers.update(get_scheme(scheme).sign(body, secret, timestamp=now, options=options, delivery_id=delivery_id))
+    # AWS SNS and PayPal sign with a private key: send signs with the kit's test key, whose
+    # certificate only the local pipeline serves (webhook_kit.local.certificates).
+    from webhook_kit.local.certificates import signing_options
+
+    signer = get_scheme(scheme)
+    options = {**options, **signing_options(scheme)}
+    body = signer.envelope(body, secret, timestamp=now, options=options, delivery_id=delivery_id)
+    if scheme == "aws-sns":
+        headers["Content-Type"] = "text/plain; charset=UTF-8"  # as SNS posts its messages
+    headers.update(signer.sign(body, secret, timestamp=now, options=options, delivery_id=delivery_id))
     return SignedWebhook(url=url, body=body, headers=headers, delivery_id=delivery_id)
 
 

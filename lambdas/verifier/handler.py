@@ -62,7 +62,7 @@ class Runtime:
     adapters: Adapters
     clock: Callable[[], float] = field(default=time.time)
     loaded_at: float = 0.0  # time.monotonic() when the source table was read
-    # Key and certificate fetches, handshake confirmations (verifier.web); None: no HTTP client.
+    # Key and certificate fetches, handshake confirmations (verifier.web.UrllibWeb); None: no HTTP client.
     web: Web | None = None
 
 
@@ -79,12 +79,19 @@ def _aws_adapters(config: VerifierConfig) -> AwsAdapters:
     )
 
 
+def _web() -> Web:
+    # Built at the cold start; it loads no cryptography (the certificate schemes do, when they verify).
+    from verifier.web import UrllibWeb
+
+    return UrllibWeb()
+
+
 def runtime() -> Runtime:
-    """The cold-start state: config from the environment, AWS adapters."""
+    """The cold-start state: config from the environment, AWS adapters, the HTTP client."""
     global _runtime
     if _runtime is None:
         config = _load_config()
-        _runtime = Runtime(config, _aws_adapters(config), loaded_at=time.monotonic())
+        _runtime = Runtime(config, _aws_adapters(config), loaded_at=time.monotonic(), web=_web())
     elif not _runtime.config.sources_current and time.monotonic() - _runtime.loaded_at >= TABLE_RETRY_SECONDS:
         # A new source may be missing from the table read at the cold start; its other
         # sources are served meanwhile (a missing one answers 404 and its provider retries).
@@ -108,7 +115,7 @@ def install(
         config=config,
         adapters=adapters or _aws_adapters(config),
         clock=clock or time.time,
-        web=web,
+        web=web or _web(),
     )
     return _runtime
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from shared.schemes import SCHEMES, Request, get_scheme, twilio_json_query
+from webhook_kit.local.certificates import serve_test_certificates, signing_options
 
 PUBLIC_URL = "https://hooks.example.com/prod/webhooks/demo"
 
@@ -24,6 +25,9 @@ OPTIONS["generic-hmac"] = {
 }
 
 OPTIONS["shared-token"] = {"token_header": "X-Token"}
+# Schemes signed with a provider's private key sign here with the kit's test key.
+for _name in SCHEMES:
+    OPTIONS[_name].update(signing_options(_name))
 
 TIMESTAMPED = tuple(name for name, scheme in SCHEMES.items() if scheme.signs_timestamp(OPTIONS[name]))
 
@@ -44,17 +48,22 @@ def signed_request(scheme: str, body: bytes, secret: str, timestamp: int) -> Req
     covers the exact body bytes, like every other scheme here.
     """
     query = twilio_json_query(body) if scheme == "twilio" else ()
-    headers = get_scheme(scheme).sign(body, secret, timestamp=timestamp, options=OPTIONS[scheme], query=query)
+    signer = get_scheme(scheme)
+    # Where the signature travels in the body (AWS SNS), the body sent is the provider's envelope.
+    body = signer.envelope(body, secret, timestamp=timestamp, options=OPTIONS[scheme])
+    headers = signer.sign(body, secret, timestamp=timestamp, options=OPTIONS[scheme], query=query)
     return Request(headers={k.lower(): v for k, v in headers.items()}, body=body, url=PUBLIC_URL, query=query)
 
 
-def _signature_header(scheme: str) -> str:
+def _signature_header(scheme: str) -> str | None:
     headers = signed_request(scheme, b"{}", secret_for(scheme, b"k"), 0).headers
-    return next(name for name in headers if name in get_scheme(scheme).signature_headers(OPTIONS[scheme]))
+    return next((name for name in headers if name in get_scheme(scheme).signature_headers(OPTIONS[scheme])), None)
 
 
-# Where each scheme carries its digest, as its own signer writes it.
+# Where each scheme carries its digest, as its own signer writes it (None: in the body, as AWS SNS).
 SIGNATURE_HEADER = {name: _signature_header(name) for name in SCHEMES}
+# The schemes whose signature is a header a test can replace.
+HEADER_SIGNED = tuple(sorted(name for name, header in SIGNATURE_HEADER.items() if header))
 
 
 def split_signature(value: str) -> tuple[str, str]:
@@ -88,4 +97,7 @@ def replace_header(request: Request, name: str, value: str) -> Request:
 
 
 def verify(scheme: str, request: Request, secrets: list[str], now: float, tolerance: int = 300) -> bool:
-    return get_scheme(scheme).verify(request, secrets, now=now, tolerance_seconds=tolerance, options=OPTIONS[scheme])
+    # A certificate a request names by URL is one of the kit's test certificates here.
+    return get_scheme(scheme).verify(
+        request, secrets, now=now, tolerance_seconds=tolerance, options=OPTIONS[scheme], fetch=serve_test_certificates
+    )

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.providers import PROVIDERS, CatalogueError, load
-from shared.schemes import Request, get_scheme
+from shared.schemes import KeyUnavailable, Request, get_scheme
 from stacks.config import ConfigError, parse_config
 from webhook_kit.cli import app
 from webhook_kit.providers_command import render_markdown
@@ -42,6 +42,18 @@ def _body(vector: dict[str, Any]) -> bytes:
     return base64.b64decode(vector["body_base64"]) if "body_base64" in vector else vector["body"].encode()
 
 
+def _served(vector: dict[str, Any]) -> Any:
+    """A fetch that serves the certificates a vector carries by URL, and nothing else."""
+    certificates = vector.get("certificates", {})
+
+    def fetch(url: str) -> bytes:
+        if url not in certificates:
+            raise KeyUnavailable(url)
+        return str(certificates[url]).encode()
+
+    return fetch
+
+
 def _verify(name: str, vector: dict[str, Any], body: bytes) -> bool:
     provider = PROVIDERS[name]
     request = Request(
@@ -56,6 +68,7 @@ def _verify(name: str, vector: dict[str, Any], body: bytes) -> bool:
         now=vector["now"],
         tolerance_seconds=vector.get("tolerance_seconds", 300),
         options={**provider.options, **vector.get("options", {})},
+        fetch=_served(vector),
     )
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from shared.schemes import SCHEMES, Headers, Request, get_scheme
 from tests.support.schemes import (
+    HEADER_SIGNED,
     OPTIONS,
     SIGNATURE_HEADER,
     TIMESTAMPED,
@@ -52,7 +53,7 @@ def test_any_change_to_the_body_is_rejected(scheme: str, body: bytes, other: byt
     assert not verify(scheme, tampered, [secret], NOW, TOLERANCE)
 
 
-@pytest.mark.parametrize("scheme", ALL)
+@pytest.mark.parametrize("scheme", HEADER_SIGNED)
 @quick
 @given(body=bodies, seed=seeds, forged=st.text(max_size=120))
 def test_any_other_signature_is_rejected(scheme: str, body: bytes, seed: bytes, forged: str) -> None:
@@ -65,7 +66,7 @@ def test_any_other_signature_is_rejected(scheme: str, body: bytes, seed: bytes, 
     assert not verify(scheme, replace_header(signed, header, head + forged), [secret], NOW, TOLERANCE)
 
 
-@pytest.mark.parametrize("scheme", ALL)
+@pytest.mark.parametrize("scheme", HEADER_SIGNED)
 @quick
 @given(body=bodies, seed=seeds, flip=st.integers(min_value=0, max_value=10_000))
 def test_flipping_one_digest_character_is_rejected(scheme: str, body: bytes, seed: bytes, flip: int) -> None:

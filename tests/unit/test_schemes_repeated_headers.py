@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from shared.schemes import MAX_HEADER_COMBINATIONS, SCHEMES, Headers, Request, get_scheme
-from tests.support.schemes import OPTIONS, SIGNATURE_HEADER, secret_for, signed_request
+from tests.support.schemes import HEADER_SIGNED, OPTIONS, SIGNATURE_HEADER, secret_for, signed_request
+from webhook_kit.local.certificates import serve_test_certificates
 
 NOW = 1_700_000_000
 BODY = b'{"id":"evt_1","event_id":"e1","type":"t"}'
@@ -32,7 +33,7 @@ def _with(request: Request, name: str, values: list[str]) -> Request:
 
 def _verified(scheme: str, request: Request, secret: str) -> Request | None:
     return get_scheme(scheme).verified_request(
-        request, [secret], now=NOW, tolerance_seconds=300, options=OPTIONS[scheme]
+        request, [secret], now=NOW, tolerance_seconds=300, options=OPTIONS[scheme], fetch=serve_test_certificates
     )
 
 
@@ -54,12 +55,13 @@ def test_every_signed_header_repeated_with_the_same_value_verifies(scheme: str) 
     secret = secret_for(scheme, b"k")
     request = signed_request(scheme, BODY, secret, NOW)
     pairs = [(k, v) for k, v in request.headers.items() for _ in range(2)]
-    repeated = Request(headers=Headers(pairs), body=BODY, url=request.url, query=request.query)
+    repeated = Request(headers=Headers(pairs), body=request.body, url=request.url, query=request.query)
     verified = _verified(scheme, repeated, secret)
     assert verified is repeated
 
 
-@pytest.mark.parametrize("scheme", ALL)
+# Where the signature travels in the body (Adyen, Mailgun, AWS SNS), no header holds it.
+@pytest.mark.parametrize("scheme", HEADER_SIGNED)
 @pytest.mark.parametrize("valid_first", [True, False])
 def test_signature_repeated_with_one_valid_value_verifies_as_if_sent_alone(scheme: str, valid_first: bool) -> None:
     secret = secret_for(scheme, b"k")
@@ -74,7 +76,7 @@ def test_signature_repeated_with_one_valid_value_verifies_as_if_sent_alone(schem
 
 
 # One value is forged by signing another body: invalid only where the body is signed.
-@pytest.mark.parametrize("scheme", [name for name in ALL if SCHEMES[name].signs_body])
+@pytest.mark.parametrize("scheme", [name for name in HEADER_SIGNED if SCHEMES[name].signs_body])
 def test_signature_repeated_with_only_invalid_values_is_rejected(scheme: str) -> None:
     secret = secret_for(scheme, b"k")
     request = signed_request(scheme, BODY, secret, NOW)
@@ -120,7 +122,7 @@ def test_the_delivery_id_is_the_repeated_value_that_verified(scheme: str, signed
     assert get_scheme(scheme).delivery_id(request, {}) is None
 
 
-@pytest.mark.parametrize("scheme", ALL)
+@pytest.mark.parametrize("scheme", HEADER_SIGNED)
 def test_more_combinations_than_the_cap_are_refused_even_with_a_valid_value(scheme: str) -> None:
     secret = secret_for(scheme, b"k")
     request = signed_request(scheme, BODY, secret, NOW)

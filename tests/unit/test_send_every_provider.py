@@ -20,6 +20,7 @@ from tests.support.verifier import FakeAws, api_event
 from verifier.config import load_config
 from verifier.core import process
 from webhook_kit.devsecrets import dev_secret
+from webhook_kit.local.certificates import LocalWeb
 from webhook_kit.send import build
 
 NOW = 1_700_000_000
@@ -49,7 +50,8 @@ def test_send_signs_a_delivery_of_every_provider_that_the_verifier_accepts(name:
     aws = FakeAws()
     aws.set_secrets(ARN, secret)
     event = api_event("p", webhook.body, dict(webhook.headers))
-    outcome = process(event, config=config, adapters=aws, now=float(NOW))
+    # The local pipeline's HTTP client: it serves the test certificates send signs with (AWS SNS, PayPal).
+    outcome = process(event, config=config, adapters=aws, now=float(NOW), web=LocalWeb())
 
     assert outcome.result == "accepted", outcome
     assert len(aws.sent) == 1

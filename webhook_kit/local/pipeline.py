@@ -14,6 +14,7 @@ from typing import Any
 
 from shared import contract
 from stacks.config import WebhookKitConfig
+from webhook_kit.local.certificates import install_local_web
 from webhook_kit.local.environments import processor_environment, verifier_environment
 from webhook_kit.local.events import PipelineEvent, Reporter
 from webhook_kit.local.front import Front
@@ -67,7 +68,7 @@ def wrap_verifier_adapters(wrap: VerifierAdaptersWrapper) -> None:
     from verifier import handler
 
     cold = handler.runtime()
-    handler.install(config=cold.config, adapters=wrap(cold.adapters), clock=cold.clock)
+    handler.install(config=cold.config, adapters=wrap(cold.adapters), clock=cold.clock, web=cold.web)
 
 
 class LocalPipeline:
@@ -253,7 +254,8 @@ class LocalPipeline:
             ),
             timeout_seconds=self.config.verifier_timeout_seconds,
             imports=self._imports,
-            setup=self._verifier_setup,
+            # First, so a caller's set-up may install another stand-in (webhook_kit.local.certificates).
+            setup=(install_local_web, *self._verifier_setup),
         )
 
     def _processor_spec(self, source: LocalSource) -> FunctionSpec:

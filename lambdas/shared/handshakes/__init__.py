@@ -131,6 +131,7 @@ def get_handshake(name: str) -> Handshake:
 from . import (  # noqa: E402
     challenges,  # noqa: F401
     slack,
+    sns,  # noqa: F401
 )
 
 __all__ = ["HANDSHAKES", "MAX_ECHO_BYTES", "Answer", "Context", "Handshake", "get_handshake", "register", "slack"]

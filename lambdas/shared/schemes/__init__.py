@@ -10,10 +10,13 @@ provider: docs/signatures.md, "Adding a provider".
 
 from __future__ import annotations
 
+from .aws_sns import AwsSns
 from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
+from .certificates import CertificateScheme, key_host_patterns
 from .generic_hmac import GenericHmac
 from .github import GitHub
 from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
+from .paypal import PayPal
 from .request import MAX_HEADER_COMBINATIONS, Headers, Request
 from .shared_token import SharedToken
 from .shopify import Shopify
@@ -37,6 +40,8 @@ SCHEMES: dict[str, Scheme] = {
         PADDLE,
         GenericHmac(),
         SharedToken(),
+        AwsSns(),
+        PayPal(),
     )
 }
 
@@ -54,6 +59,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_TWILIO_FORM_FIELDS",
     "SCHEMES",
+    "CertificateScheme",
     "Fetcher",
     "GenericHmac",
     "Headers",
@@ -66,6 +72,7 @@ __all__ = [
     "body_sha256",
     "clean_id",
     "get_scheme",
+    "key_host_patterns",
     "parse_timestamp",
     "signed_url",
     "signed_urls",
