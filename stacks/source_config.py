@@ -27,6 +27,9 @@ SchemeName = Literal[
     "paddle",
     "generic-hmac",
     "shared-token",
+    "discord",
+    "telnyx",
+    "sendgrid",
     "aws-sns",
     "paypal",
 ]

@@ -23,6 +23,11 @@ from shared.schemes import (
     twilio_json_query,
 )
 from tests.support.schemes import OPTIONS, PUBLIC_URL, TIMESTAMPED, secret_for, signed_request, verify
+from tests.unit.test_schemes_asymmetric_oracles import (
+    test_discord_interactions_accepts_our_signature_and_we_accept_pynacls,
+    test_sendgrid_accepts_our_signature,
+    test_telnyx_accepts_our_signature_and_we_accept_pynacls,
+)
 from tests.unit.test_schemes_shared_token import test_the_secret_in_its_header_is_accepted_and_any_other_value_is_not
 
 # One file per scheme: vectors/schemes/<scheme>.json, each vector naming its source.
@@ -494,6 +499,7 @@ def test_registry_has_exactly_the_documented_scheme_names() -> None:
     text = documented.read_text()
     names = {"standard-webhooks", "svix", "stripe", "github", "shopify", "slack", "twilio", "square", "paddle"}
     names |= {"generic-hmac", "shared-token"}
+    names |= {"discord", "telnyx", "sendgrid"}
     assert set(SCHEMES) == names
     assert all(f"`{name}`" in text for name in names)
 
@@ -523,6 +529,10 @@ PROVIDER_CHECKS: dict[str, Any] = {
     "generic-hmac": test_generic_hmac_algorithms_and_encodings,
     # The documented formula of a token: the header holds the secret (Okta's "Hooks best practices").
     "shared-token": test_the_secret_in_its_header_is_accepted_and_any_other_value_is_not,
+    # Public keys: each provider's library verifies our signatures (test_schemes_asymmetric_oracles.py).
+    "discord": test_discord_interactions_accepts_our_signature_and_we_accept_pynacls,
+    "telnyx": test_telnyx_accepts_our_signature_and_we_accept_pynacls,
+    "sendgrid": test_sendgrid_accepts_our_signature,
     **{scheme: test_documented_formula_signature_is_accepted_and_matches_our_signer for scheme in DOC_FORMULAS},
 }
 

@@ -130,6 +130,7 @@ def get_handshake(name: str) -> Handshake:
 # The modules below register their handshakes on import.
 from . import (  # noqa: E402
     challenges,  # noqa: F401
+    discord,  # noqa: F401
     slack,
     sns,  # noqa: F401
 )

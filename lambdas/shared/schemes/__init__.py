@@ -13,6 +13,8 @@ from __future__ import annotations
 from .aws_sns import AwsSns
 from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
 from .certificates import CertificateScheme, key_host_patterns
+from .ecdsa import SendGrid
+from .ed25519 import DISCORD, TELNYX
 from .generic_hmac import GenericHmac
 from .github import GitHub
 from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
@@ -40,6 +42,9 @@ SCHEMES: dict[str, Scheme] = {
         PADDLE,
         GenericHmac(),
         SharedToken(),
+        DISCORD,
+        TELNYX,
+        SendGrid(),
         AwsSns(),
         PayPal(),
     )

@@ -6,22 +6,61 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .base import Check, Scheme, SigningInput, any_key_signs
 from .helpers import BASE62, IdShape, b64, body_field, body_sha256, clean_id, mac
+from .public_keys import (
+    ED25519_KEY_BYTES,
+    ED25519_SIGNATURE_BYTES,
+    Ed25519Key,
+    ed25519_private_from_seed,
+    ed25519_raw_public,
+    ed25519_verify,
+    strict_b64decode,
+)
 from .request import Request
 
 _PARTS = ("id", "timestamp", "signature")
 _MESSAGE_ID = IdShape("msg_", BASE62, 27)
+_PUBLIC_PREFIX = "whpk_"
+_PRIVATE_PREFIX = "whsk_"
+# More v1a entries than this in one header are not tried (each costs a verification;
+# a sender signs once per active key, one or two during a rotation).
+MAX_V1A_SIGNATURES = 8
+
+
+def _ed25519_private(secret: str) -> Any:
+    """The Ed25519 private key of a ``whsk_`` secret, or None."""
+    raw = _b64_key(secret.removeprefix(_PRIVATE_PREFIX))
+    if raw is None or len(raw) not in (ED25519_KEY_BYTES, 2 * ED25519_KEY_BYTES):
+        return None
+    private = ed25519_private_from_seed(raw[:ED25519_KEY_BYTES])
+    # The 64-byte form carries the public key too: it must be this seed's.
+    if len(raw) > ED25519_KEY_BYTES and ed25519_raw_public(private) != raw[ED25519_KEY_BYTES:]:
+        return None
+    return private
+
+
+def _b64_key(text: str) -> bytes | None:
+    """Base64 with or without its padding, as the secrets are written."""
+    text = text.rstrip("=")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
 class StandardWebhooks(Scheme):
-    """Signed content ``{id}.{timestamp}.{body}``, HMAC-SHA256, base64; the
-    signature header is a space-separated list of ``v1,<base64>``. The secret
-    is ``whsec_`` + base64 of the key. Asymmetric ``v1a`` signatures are not
-    supported and are ignored.
+    """Signed content ``{id}.{timestamp}.{body}``; the signature header is a
+    space-separated list of ``v1,<base64>`` (HMAC-SHA256, keyed by a
+    ``whsec_`` secret: base64 of the key) and ``v1a,<base64>`` (Ed25519, for a
+    ``whpk_`` secret: base64 of the 32-byte public key). A ``whsk_`` secret
+    (base64 of the Ed25519 private key: seed and public key, 64 bytes, as
+    Svix's server writes it, or the 32-byte seed alone) verifies with its
+    public key and signs ``v1a``. Each entry is checked only with keys of its
+    kind; ``cryptography`` is imported only for ``v1a`` (``public_keys``).
 
     Svix also sends the unbranded ``webhook-*`` set (``fallback_prefix``): the
     id, timestamp and signature are all read from ``{prefix}-*`` when all three
@@ -34,15 +73,22 @@ class StandardWebhooks(Scheme):
     fallback_prefix: str = ""
     id_shape: IdShape | None = _MESSAGE_ID
 
+    # v1a (a whpk_ or whsk_ secret) needs it; a source with whsec_ secrets never imports it.
+    needs_cryptography: ClassVar[bool] = True
+
     def key(self, secret: str) -> bytes | None:
-        secret = secret.removeprefix("whsec_").rstrip("=")
-        try:
-            key = base64.b64decode(secret + "=" * (-len(secret) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        return key or None
+        """The HMAC key of a ``whsec_`` secret, or the ``Ed25519Key`` of a ``whpk_`` or ``whsk_`` one."""
+        if secret.startswith(_PUBLIC_PREFIX):
+            raw = _b64_key(secret.removeprefix(_PUBLIC_PREFIX))
+            return Ed25519Key(raw) if raw is not None and len(raw) == ED25519_KEY_BYTES else None
+        if secret.startswith(_PRIVATE_PREFIX):
+            private = _ed25519_private(secret)
+            return Ed25519Key(ed25519_raw_public(private)) if private is not None else None
+        return _b64_key(secret.removeprefix("whsec_")) or None
 
     def secret_for_key(self, key: bytes) -> str:
+        if isinstance(key, Ed25519Key):
+            return _PUBLIC_PREFIX + b64(key)
         return "whsec_" + b64(key)
 
     def example_secret(self, seed: bytes) -> str:
@@ -72,18 +118,41 @@ class StandardWebhooks(Scheme):
         if not msg_id or not signature or not check.in_window(timestamp):
             return False
         assert timestamp is not None
-        provided = [entry[3:] for entry in signature.split(" ") if entry.startswith("v1,")]
-        if not provided:
-            return False
-        return any_key_signs(keys, lambda key: [self._signature(key, msg_id, timestamp, request.body)], provided)
+        entries = signature.split(" ")
+        provided = [entry[3:] for entry in entries if entry.startswith("v1,")]
+        asymmetric = [entry[4:] for entry in entries if entry.startswith("v1a,")]
+        hmac_keys = [key for key in keys if not isinstance(key, Ed25519Key)]
+        public_keys = [key for key in keys if isinstance(key, Ed25519Key)]
+        verified = False
+        if provided and hmac_keys:
+            verified |= any_key_signs(
+                hmac_keys, lambda key: [self._signature(key, msg_id, timestamp, request.body)], provided
+            )
+        if asymmetric and public_keys and len(asymmetric) <= MAX_V1A_SIGNATURES:
+            content = f"{msg_id}.{timestamp}.".encode() + request.body
+            signatures = [
+                raw for raw in map(strict_b64decode, asymmetric) if raw and len(raw) == ED25519_SIGNATURE_BYTES
+            ]
+            verified |= any([ed25519_verify(key, raw, content) for key in public_keys for raw in signatures])
+        return verified
 
     def _sign(self, delivery: SigningInput, secret: str, options: Mapping[str, Any]) -> dict[str, str]:
         msg_id = delivery.delivery_id or "msg_" + body_sha256(delivery.body)[:24]
-        signature = self._signature(self.signing_key(secret), msg_id, str(delivery.timestamp), delivery.body)
+        if secret.startswith(_PRIVATE_PREFIX):
+            private = _ed25519_private(secret)
+            if private is None:
+                raise ValueError(f"{self.name}: a whsk_ secret is the base64 of an Ed25519 private key")
+            content = f"{msg_id}.{delivery.timestamp}.".encode() + delivery.body
+            signature = "v1a," + b64(private.sign(content))
+        elif secret.startswith(_PUBLIC_PREFIX):
+            raise ValueError(f"{self.name}: a whpk_ public key only verifies; sign with its whsk_ private key")
+        else:
+            key = self.signing_key(secret)
+            signature = "v1," + self._signature(key, msg_id, str(delivery.timestamp), delivery.body)
         return {
             f"{self.prefix}-id": msg_id,
             f"{self.prefix}-timestamp": str(delivery.timestamp),
-            f"{self.prefix}-signature": "v1," + signature,
+            f"{self.prefix}-signature": signature,
         }
 
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
