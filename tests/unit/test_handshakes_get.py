@@ -21,6 +21,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.handshakes import HANDSHAKES, MAX_ECHO_BYTES, Answer, get_handshake
 from shared.handshakes.challenges import token_matches
@@ -238,3 +240,37 @@ def test_refuse_answers_only_401_or_400() -> None:
     assert Answer.refuse(400).status == 400
     with pytest.raises(ValueError):
         Answer.refuse(200)
+
+
+# --------------------------------------------------------------------------- hostile requests
+
+_TEXT = st.text(max_size=40)
+_QUERY = st.dictionaries(
+    st.sampled_from(["hub.mode", "hub.challenge", "hub.verify_token", "challenge", "x"]),
+    st.lists(_TEXT, min_size=1, max_size=3),
+    max_size=5,
+)
+_HEADERS = st.dictionaries(
+    st.sampled_from(["X-Okta-Verification-Challenge", "Authorization", "X-Other"]), _TEXT, max_size=3
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    provider=st.sampled_from(["meta", "dropbox", "okta"]),
+    method=st.sampled_from(["GET", "HEAD", "PUT"]),
+    query=_QUERY,
+    headers=_HEADERS,
+)
+def test_no_request_queues_anything_raises_or_is_answered_without_its_credential(
+    provider: str, method: str, query: dict[str, list[str]], headers: dict[str, str]
+) -> None:
+    outcome, aws = _run(provider, method, query=query or None, headers=headers, document={"secrets": ["s3cret"]})
+    assert aws.sent == []
+    assert outcome.status in (200, 400, 401, 405)
+    if outcome.status == 200:
+        # Meta's token is absent from this document: only Dropbox (unauthenticated) and Okta with its secret answer.
+        assert provider != "meta"
+        if provider == "okta":
+            assert headers.get("Authorization") == "s3cret"
+        assert outcome.answer is not None and len(outcome.answer.body) <= MAX_ECHO_BYTES + len('{"verification":""}')
