@@ -27,6 +27,7 @@ SchemeName = Literal[
     "paddle",
     "generic-hmac",
     "shared-token",
+    "twitch",
     "discord",
     "telnyx",
     "sendgrid",

@@ -44,6 +44,7 @@ SOURCE_BY_SCHEME = {
     "paddle": "t-pad",
     "generic-hmac": "t-hmac",
     "shared-token": "t-okta",
+    "twitch": "t-twitch",
 }
 
 

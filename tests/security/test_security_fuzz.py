@@ -27,6 +27,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -438,6 +439,7 @@ TIMESTAMP_HEADER = {
     "svix": "svix-timestamp",
     "slack": "x-slack-request-timestamp",
     "generic-hmac": "x-timestamp",
+    "twitch": "twitch-eventsub-message-timestamp",
 }
 MULTI_SIGNATURE = {"standard-webhooks": " ", "svix": " ", "stripe": ",", "paddle": ";"}
 
@@ -539,6 +541,27 @@ TOLERANCE_OUT = 1_700_000_000 + 301
 
 
 @st.composite
+def bad_rfc3339(draw: st.DrawFn, original: str) -> str:
+    """An RFC 3339 timestamp (Box's) that is not the signed one: moved, respelled or malformed."""
+    shift = timedelta(seconds=draw(st.integers(-(10**6), 10**6)))
+    moved = datetime.fromisoformat(original.replace("Z", "+00:00")) + shift
+    candidates = [
+        moved.isoformat().replace("+00:00", "Z"),
+        original.replace("Z", "+00:00"),
+        original.replace("T", " "),
+        original.lower(),
+        original[:-1],
+        " " + original,
+        original + "\x00",
+        _fullwidth(original),
+        str(int(moved.timestamp())),
+        draw(st.text(SURROGATE_FREE, max_size=30)),
+    ]
+    candidate = pick(draw, candidates)
+    return candidate if candidate != original else "x" + original
+
+
+@st.composite
 def signature_attacks(draw: st.DrawFn, scheme: str) -> dict[str, Any]:
     body = draw(bodies)
     headers, query = sign(scheme, body)
@@ -600,7 +623,8 @@ def signature_attacks(draw: st.DrawFn, scheme: str) -> dict[str, Any]:
                 headers[name] = first + sep + key + pick(draw, [original, str(int(original) + 1)]) + sep + rest
         else:
             ts_name = next(h for h in headers if h.lower() == TIMESTAMP_HEADER[scheme].lower())
-            headers[ts_name] = draw(bad_timestamps(headers[ts_name]))
+            original = headers[ts_name]
+            headers[ts_name] = draw(bad_timestamps(original) if original.isdigit() else bad_rfc3339(original))
     return event(scheme, body, headers, query=query)
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from shared.schemes import SCHEMES, Request, get_scheme, twilio_json_query
+from shared.schemes.twitch import rfc3339
 from webhook_kit.local.certificates import serve_test_certificates, signing_options
 
 PUBLIC_URL = "https://hooks.example.com/prod/webhooks/demo"
@@ -86,6 +87,9 @@ def with_timestamp(request: Request, old: int, new: int) -> Request:
     """
     stamp = re.compile(rf"(?<![0-9]){old}(?![0-9])")
     headers = {name: stamp.sub(str(new), value, count=1) for name, value in request.headers.items()}
+    if headers == dict(request.headers):
+        # Twitch writes its signed time as RFC 3339 text, not as Unix seconds.
+        headers = {name: value.replace(rfc3339(old), rfc3339(new), 1) for name, value in request.headers.items()}
     assert headers != dict(request.headers), "the scheme signs no timestamp"
     return Request(headers=headers, body=request.body, url=request.url, query=request.query)
 

@@ -287,6 +287,23 @@ def test_documented_formula_signature_is_accepted_and_matches_our_signer(scheme:
     assert get_scheme(scheme).sign(body, secret, timestamp=NOW, options=OPTIONS[scheme]) == expected
 
 
+@pytest.mark.parametrize("body", BODIES)
+def test_twitch_documented_formula_is_accepted_and_matches_our_signer(body: bytes) -> None:
+    # Twitch, "Handling webhook events", "Verifying the event message": "sha256=" + hex
+    # HMAC-SHA256 of message id + timestamp (as sent) + raw body, keyed with the subscription's secret.
+    secret, message_id, timestamp = "keepItSecretKeepItSafe", "e76c6bd4-55c9-4987-8304-da1588d8988b", NOW
+    sent = datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+    digest = _hmac_digest(secret, (message_id + sent).encode() + body).hex()
+    expected = {
+        "twitch-eventsub-message-id": message_id,
+        "twitch-eventsub-message-timestamp": sent,
+        "twitch-eventsub-message-signature": "sha256=" + digest,
+    }
+    assert verify("twitch", Request(headers=expected, body=body), [secret], NOW)
+    ours = get_scheme("twitch").sign(body, secret, timestamp=timestamp, options={}, delivery_id=message_id)
+    assert {name: ours[name] for name in expected} == expected
+
+
 def test_paddle_accepts_any_h1_during_rotation() -> None:
     body, old, new = b'{"event_id":"evt_1"}', "old-secret", "new-secret"
     h_old = _hmac_digest(old, f"{NOW}:".encode() + body).hex()
@@ -499,6 +516,7 @@ def test_registry_has_exactly_the_documented_scheme_names() -> None:
     text = documented.read_text()
     names = {"standard-webhooks", "svix", "stripe", "github", "shopify", "slack", "twilio", "square", "paddle"}
     names |= {"generic-hmac", "shared-token"}
+    names |= {"twitch"}
     names |= {"discord", "telnyx", "sendgrid"}
     assert set(SCHEMES) == names
     assert all(f"`{name}`" in text for name in names)
@@ -529,6 +547,7 @@ PROVIDER_CHECKS: dict[str, Any] = {
     "generic-hmac": test_generic_hmac_algorithms_and_encodings,
     # The documented formula of a token: the header holds the secret (Okta's "Hooks best practices").
     "shared-token": test_the_secret_in_its_header_is_accepted_and_any_other_value_is_not,
+    "twitch": test_twitch_documented_formula_is_accepted_and_matches_our_signer,
     # Public keys: each provider's library verifies our signatures (test_schemes_asymmetric_oracles.py).
     "discord": test_discord_interactions_accepts_our_signature_and_we_accept_pynacls,
     "telnyx": test_telnyx_accepts_our_signature_and_we_accept_pynacls,

@@ -131,6 +131,7 @@ def get_handshake(name: str) -> Handshake:
 from . import (  # noqa: E402
     challenges,  # noqa: F401
     discord,  # noqa: F401
+    post_challenges,  # noqa: F401
     slack,
     sns,  # noqa: F401
 )

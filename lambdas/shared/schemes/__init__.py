@@ -27,6 +27,7 @@ from .square import Square
 from .standard_webhooks import StandardWebhooks
 from .timestamp_hex import PADDLE, STRIPE
 from .twilio import MAX_TWILIO_FORM_FIELDS, Twilio, twilio_json_query
+from .twitch import Twitch
 
 SCHEMES: dict[str, Scheme] = {
     scheme.name: scheme
@@ -42,6 +43,7 @@ SCHEMES: dict[str, Scheme] = {
         PADDLE,
         GenericHmac(),
         SharedToken(),
+        Twitch(),
         DISCORD,
         TELNYX,
         SendGrid(),

@@ -1,0 +1,123 @@
+"""Over HTTP through the local pipeline: the POST handshakes of Zoom, Twitch, Xero and Asana are
+answered by the verifier (or refused) and never reach the queue.
+
+Each test sends the handshake, then a genuine webhook of the same source as a barrier: once the
+barrier is processed the pollers have caught up, so had the handshake been queued it would show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import requests
+from e2e_support import Ledger, post, signed, wait_for_stage
+
+from shared.schemes import body_sha256, get_scheme
+from webhook_kit.local import LocalPipeline
+
+PROCESSOR_STAGES = {"processed", "duplicate", "unhandled", "retried", "dead-lettered", "error"}
+
+
+def _processed_only(pipeline: LocalPipeline, source: str, delivery_id: str) -> None:
+    """The barrier was processed, and nothing else of ``source`` reached a processor."""
+    wait_for_stage(pipeline, delivery_id, "processed")
+    seen = {
+        event.delivery_id for event in pipeline.events if event.source == source and event.stage in PROCESSOR_STAGES
+    }
+    assert seen == {delivery_id}
+
+
+def test_zooms_url_validation_is_answered_after_the_signature_check_and_not_queued(
+    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+) -> None:
+    source, secret = "t-zoom", pipeline.sources["t-zoom"].secret
+    validation = tmp_path / "validation.json"
+    validation.write_text(
+        json.dumps({"payload": {"plainToken": "qgg8vlvZRS6UYooatFL8Aw"}, "event": "endpoint.url_validation"})
+    )
+    webhook = signed(pipeline, source, body_file=validation)
+
+    unsigned = http.post(webhook.url, data=webhook.body, headers={"Content-Type": "application/json"}, timeout=10)
+    response = post(http, webhook)
+
+    assert unsigned.status_code == 401 and "encryptedToken" not in unsigned.text
+    assert response.status_code == 200
+    expected = hmac.new(secret.encode(), b"qgg8vlvZRS6UYooatFL8Aw", hashlib.sha256).hexdigest()
+    assert response.json() == {"plainToken": "qgg8vlvZRS6UYooatFL8Aw", "encryptedToken": expected}
+    barrier = tmp_path / "event.json"
+    barrier.write_text(json.dumps({"event": "meeting.started", "payload": {"object": {"id": "1"}}}))
+    event = signed(pipeline, source, body_file=barrier)
+    assert post(http, event).status_code == 202
+    _processed_only(pipeline, source, body_sha256(event.body))
+
+
+def test_twitchs_callback_verification_is_echoed_as_text_and_a_revocation_is_queued(
+    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+) -> None:
+    source = "t-twitch"
+    verification = tmp_path / "verification.json"
+    verification.write_text(
+        json.dumps({"challenge": "pogchamp-kappa-360noscope-vohiyo", "subscription": {"type": "channel.follow"}})
+    )
+    webhook = signed(pipeline, source, body_file=verification)
+    headers = {**webhook.headers, "twitch-eventsub-message-type": "webhook_callback_verification"}
+
+    response = http.post(webhook.url, data=webhook.body, headers=headers, timeout=10)
+
+    assert response.status_code == 200
+    assert response.text == "pogchamp-kappa-360noscope-vohiyo"
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    revocation = tmp_path / "revocation.json"
+    revocation.write_text(json.dumps({"subscription": {"type": "channel.follow", "status": "authorization_revoked"}}))
+    revoked = signed(pipeline, source, body_file=revocation)
+    assert post(http, revoked).status_code == 202
+    [event] = wait_for_stage(pipeline, revoked.delivery_id, "processed")
+    assert event.event_type == "revocation"
+    _processed_only(pipeline, source, revoked.delivery_id)
+    assert ledger.calls(webhook.delivery_id) == []
+
+
+def test_xeros_intent_to_receive_gets_200_signed_and_401_otherwise_and_is_not_queued(
+    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+) -> None:
+    source = "t-xero"
+    intent = tmp_path / "intent.json"
+    intent.write_text(
+        json.dumps({"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": "{{random_hex}}"})
+    )
+    good = signed(pipeline, source, body_file=intent)
+    bad = signed(pipeline, source, body_file=intent, secret="not-the-webhook-key")
+
+    answered = post(http, good)
+    assert (answered.status_code, answered.text) == (200, "")
+    assert post(http, bad).status_code == 401
+    events = tmp_path / "events.json"
+    events.write_text(
+        json.dumps({"events": [{"eventCategory": "CONTACT", "eventType": "Update"}], "entropy": "{{random_hex}}"})
+    )
+    delivery = signed(pipeline, source, body_file=events)
+    accepted = post(http, delivery)
+    assert (accepted.status_code, accepted.text) == (200, "")
+    _processed_only(pipeline, source, body_sha256(delivery.body))
+
+
+def test_asanas_hook_secret_handshake_is_refused_and_not_queued(
+    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+) -> None:
+    source = "t-asana"
+    presented = "b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81"
+
+    response = http.post(pipeline.webhook_url(source), data=b"", headers={"X-Hook-Secret": presented}, timeout=10)
+
+    assert response.status_code == 401
+    assert "x-hook-secret" not in {name.lower() for name in response.headers}
+    body = tmp_path / "events.json"
+    body.write_text(json.dumps({"events": [{"action": "changed", "resource": {"gid": "{{random_hex}}"}}]}))
+    event = signed(pipeline, source, body_file=body)
+    assert get_scheme(pipeline.sources[source].scheme).name == "generic-hmac"
+    assert post(http, event).status_code == 202
+    _processed_only(pipeline, source, body_sha256(event.body))
