@@ -10,7 +10,9 @@ How the layer is built (CDK local bundling, so no Docker): ``pip download`` fetc
 wheels for the function's platform, not this machine's (``--platform`` manylinux
 aarch64, ``--python-version 3.13``, ``--implementation cp``, ``--only-binary=:all:``,
 ``--no-deps``: the pins are the whole set), then ``pip install --target`` unpacks them
-offline. Both results are kept in a cache folder per platform and releases
+offline, and a CPython 3.13 of this machine, if there is one, compiles their byte code
+(Lambda's ``/opt`` is read-only: without it every cold start compiles cryptography's
+modules again). Both results are kept in a cache folder per platform and releases
 (``.layer-cache/``, git-ignored), so only the first synth on a machine uses the network;
 every later one copies the cached tree. Without network and cache, synth fails and the
 error says how to fill the cache.
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import Annotations, AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -54,6 +56,12 @@ PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_
 # other layers put packages (the Powertools layer of the [all] extras may carry a cryptography
 # of its own): the pinned release is the one imported, whatever the order of the layers.
 SITE_PACKAGES = f"python/lib/{RUNTIME.name}/site-packages"
+# Where the layer's packages lie in the function (Lambda extracts layers into /opt): the
+# source path recorded in the byte code, as tracebacks there will show it.
+RUNTIME_SITE_PACKAGES = f"/opt/{SITE_PACKAGES}"
+# CPython 3.13 interpreters that compile the byte code: the Python 3.13 test run's
+# virtualenv (Makefile, VENV313), then one on PATH.
+_BYTECODE_PYTHONS = (ROOT / ".venv-py313" / "bin" / "python", f"python{PYTHON_VERSION}")
 
 _PIP_TIMEOUT_SECONDS = 600
 
@@ -119,16 +127,37 @@ def _publish(built: Path, final: Path) -> None:
         shutil.rmtree(built, ignore_errors=True)
 
 
+def runtime_python() -> str | None:
+    """A CPython of the runtime's version on this machine (compiles the layer's byte code), or None."""
+    for candidate in _BYTECODE_PYTHONS:
+        found = shutil.which(str(candidate))
+        if found is None:
+            continue
+        probe = subprocess.run(  # noqa: S603 - asks an interpreter for its version
+            [found, "-c", "import sys; print(sys.implementation.name, *sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if probe.stdout.split() == ["cpython", *PYTHON_VERSION.split(".")]:
+            return found
+    return None
+
+
 class WheelCache:
     """The layer's wheels and their installed tree on disk, one folder per platform and pinned releases.
 
     ``<root>/<cache key>/wheels`` holds what ``pip download`` fetched (or what an
-    operator copied there for an offline machine), ``.../site-packages`` the tree
-    ``pip install --target`` made of them. Each appears whole or not at all.
+    operator copied there for an offline machine); ``.../installed`` the tree
+    ``pip install --target`` made of them, with byte code compiled by
+    ``bytecode_python`` (a CPython 3.13), or ``.../installed-without-bytecode``
+    without one. Each appears whole or not at all.
     """
 
-    def __init__(self, root: Path = DEFAULT_CACHE) -> None:
+    def __init__(self, root: Path = DEFAULT_CACHE, *, bytecode_python: str | None = None) -> None:
         self.root = root
+        self.bytecode_python = bytecode_python
 
     def entry(self, pins: LayerPins) -> Path:
         return self.root / pins.cache_key
@@ -136,7 +165,7 @@ class WheelCache:
     def installed(self, pins: LayerPins, *, needed_by: Sequence[str] = ()) -> Path:
         """The installed tree of ``pins`` for the function's platform, fetched and installed on first use."""
         entry = self.entry(pins)
-        target = entry / "site-packages"
+        target = entry / ("installed" if self.bytecode_python else "installed-without-bytecode")
         if target.is_dir():
             return target
         wheels = self._wheels(pins, needed_by)
@@ -163,8 +192,45 @@ class WheelCache:
                 )
             # Console scripts name this machine's interpreter; the function runs none.
             shutil.rmtree(built / "bin", ignore_errors=True)
+            if self.bytecode_python:
+                self._compile(built)
             _publish(built, target)
         return target
+
+    def _compile(self, built: Path) -> None:
+        """Byte code for CPython 3.13 that the runtime uses as it is: unchecked-hash pycs (no timestamp).
+
+        The CDK zips the layer with fixed file times, so timestamp-checked byte code
+        would be stale in the function; the recorded paths are the function's, so the
+        files are the same whichever folder they were compiled in.
+        """
+        assert self.bytecode_python is not None
+        result = subprocess.run(  # noqa: S603 - a CPython 3.13's compileall over the tree pip just made
+            [
+                self.bytecode_python,
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                "--invalidation-mode",
+                "unchecked-hash",
+                "-s",
+                str(built),
+                "-p",
+                RUNTIME_SITE_PACKAGES,
+                str(built),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=_PIP_TIMEOUT_SECONDS,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise LayerBuildError(
+                f"cryptography layer: {self.bytecode_python} could not compile the layer's byte code:\n"
+                f"{_tail(result.stdout + result.stderr)}"
+            )
 
     def _wheels(self, pins: LayerPins, needed_by: Sequence[str]) -> Path:
         entry = self.entry(pins)
@@ -189,6 +255,12 @@ def download_command(pins: LayerPins, destination: Path) -> str:
 
 def _download_failed(pins: LayerPins, wheels: Path, needed_by: Sequence[str], stderr: str) -> str:
     sources = ", ".join(needed_by) or "a source"
+    if "No module named pip" in stderr:
+        return (
+            f"cryptography layer: the Python running synth ({sys.executable}) has no pip, which fetches the layer's "
+            f"wheels for source(s) {sources}: `{sys.executable} -m ensurepip`, or synthesize with the kit's "
+            "virtualenv (make synth)."
+        )
     return (
         f"cryptography layer: pip could not download {', '.join(pins.requirements)} for {RUNTIME.name} on "
         f"{ARCHITECTURE.name} (manylinux aarch64 wheels), and they are not in the cache ({wheels}). "
@@ -227,7 +299,14 @@ class CryptographyLayer(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.pins = LayerPins.read()
-        cache = cache or WheelCache()
+        cache = cache or WheelCache(bytecode_python=runtime_python())
+        if cache.bytecode_python is None:
+            Annotations.of(self).add_warning_v2(
+                "webhook-kit:cryptography-layer-bytecode",
+                f"No CPython {PYTHON_VERSION} here to compile the cryptography layer's byte code (`make test` builds "
+                "one in .venv-py313): the layer ships source only, and each cold start of a public-key source "
+                "compiles cryptography's modules (docs/performance.md).",
+            )
         source = cache.entry(self.pins)
         source.mkdir(parents=True, exist_ok=True)
         versions = ", ".join(f"{name} {version}" for name, version in self.pins.pins)

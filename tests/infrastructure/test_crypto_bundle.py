@@ -39,10 +39,12 @@ from stacks.config import parse_config
 from stacks.crypto_layer import (
     LAYER_PACKAGES,
     PLATFORMS,
+    RUNTIME_SITE_PACKAGES,
     SITE_PACKAGES,
     CryptographyLayer,
     LayerPins,
     WheelCache,
+    runtime_python,
     sources_needing_cryptography,
 )
 from tests.infrastructure.conftest import FEATURE_FLAGS, ROOT, Synthesized, synthesize
@@ -208,6 +210,47 @@ def test_every_compiled_extension_is_an_aarch64_elf(public_key_stack: Synthesize
         assert header[:4] == ELF_MAGIC, name
         assert header[4] == 2 and header[5] == 1, name  # ELFCLASS64, little-endian
         assert int.from_bytes(header[18:20], "little") == EM_AARCH64, name
+
+
+_USES_THE_BYTE_CODE = """
+import json, marshal, sys
+sys.path[:0] = [sys.argv[1]]
+import pycparser.c_parser as module
+with open(module.__cached__, "rb") as pyc:
+    data = pyc.read()
+print(json.dumps({"cached": module.__cached__, "recorded": marshal.loads(data[16:]).co_filename}))
+"""
+
+
+def test_the_layer_ships_byte_code_that_cpython_313_uses_as_it_is(public_key_stack: Synthesized) -> None:
+    # /opt is read-only in Lambda: without byte code each cold start would compile cryptography's modules.
+    python = runtime_python()
+    assert python, "no CPython 3.13 here: `make lambda-runtime` builds .venv-py313"
+    magic = subprocess.run(  # noqa: S603 - the runtime's interpreter, asked for its magic number
+        [python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    root = site_packages(public_key_stack)
+    sources = list(root.rglob("*.py"))
+    assert len(sources) > 50
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        header = pyc.read_bytes()[:8]
+        assert header[:4].hex() == magic, pyc
+        assert int.from_bytes(header[4:8], "little") == 0b01, pyc  # hash-based, source never checked
+    # -B: Python writes nothing; it imports from the shipped pyc, whose recorded source path is the function's.
+    used = subprocess.run(  # noqa: S603 - the runtime's interpreter on our own snippet
+        [python, "-I", "-S", "-B", "-c", _USES_THE_BYTE_CODE, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(used.stdout)
+    assert Path(result["cached"]).is_file()
+    assert result["recorded"] == f"{RUNTIME_SITE_PACKAGES}/pycparser/c_parser.py"  # the path in the function
 
 
 def test_the_layer_has_every_dependency_python_313_needs(public_key_stack: Synthesized) -> None:
