@@ -27,6 +27,8 @@ SchemeName = Literal[
     "paddle",
     "generic-hmac",
     "shared-token",
+    "adyen",
+    "mailgun",
     "twitch",
     "discord",
     "telnyx",

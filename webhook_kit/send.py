@@ -93,7 +93,7 @@ def build(
     now: int | None = None,
 ) -> SignedWebhook:
     """The body and headers ``source``'s provider would send, signed with ``secret``."""
-    from shared.schemes import get_scheme
+    from shared.schemes import Request, body_sha256, get_scheme
 
     now = int(time.time()) if now is None else now
     scheme = source.scheme
@@ -146,6 +146,11 @@ def build(
     if scheme == "aws-sns":
         headers["Content-Type"] = "text/plain; charset=UTF-8"  # as SNS posts its messages
     headers.update(signer.sign(body, secret, timestamp=now, options=options, delivery_id=delivery_id))
+    # A provider that sends no delivery id (SendGrid's batches) is keyed on the body's
+    # digest, and Adyen's id is made of its item's signed fields: report the id the
+    # verifier will answer with, derived as it derives it.
+    received = Request(headers={name.lower(): value for name, value in headers.items()}, body=body)
+    delivery_id = signer.delivery_id(received, options) or body_sha256(body)
     return SignedWebhook(url=url, body=body, headers=headers, delivery_id=delivery_id)
 
 

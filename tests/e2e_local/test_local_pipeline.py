@@ -44,6 +44,9 @@ SOURCE_BY_SCHEME = {
     "paddle": "t-pad",
     "generic-hmac": "t-hmac",
     "shared-token": "t-okta",
+    "discord": "t-discord",
+    "telnyx": "t-telnyx",
+    "sendgrid": "t-sendgrid",
     "twitch": "t-twitch",
 }
 

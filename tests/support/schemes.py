@@ -82,16 +82,21 @@ def with_timestamp(request: Request, old: int, new: int) -> Request:
     """The same request claiming timestamp ``new`` instead of ``old`` (signature untouched).
 
     The timestamp is wherever the scheme's signer wrote it: a header of its own,
-    or an item of the signature header (``t=``, ``ts=``); digits next to it would
-    make it another number, so only a free-standing ``old`` is replaced.
+    or an item of the signature header (``t=``, ``ts=``), or else the body (Mailgun's
+    signature object); digits next to it would make it another number, so only a
+    free-standing ``old`` is replaced.
     """
     stamp = re.compile(rf"(?<![0-9]){old}(?![0-9])")
     headers = {name: stamp.sub(str(new), value, count=1) for name, value in request.headers.items()}
     if headers == dict(request.headers):
         # Twitch writes its signed time as RFC 3339 text, not as Unix seconds.
         headers = {name: value.replace(rfc3339(old), rfc3339(new), 1) for name, value in request.headers.items()}
-    assert headers != dict(request.headers), "the scheme signs no timestamp"
-    return Request(headers=headers, body=request.body, url=request.url, query=request.query)
+    body = request.body
+    if headers == dict(request.headers):
+        # No header carries it: the signer wrote it in the body (Mailgun's signature object, first).
+        body = re.sub(rb"(?<![0-9])%d(?![0-9])" % old, str(new).encode(), body, count=1)
+    assert (headers, body) != (dict(request.headers), request.body), "the scheme signs no timestamp"
+    return Request(headers=headers, body=body, url=request.url, query=request.query)
 
 
 def replace_header(request: Request, name: str, value: str) -> Request:

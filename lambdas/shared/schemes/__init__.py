@@ -10,6 +10,7 @@ provider: docs/signatures.md, "Adding a provider".
 
 from __future__ import annotations
 
+from .adyen import Adyen
 from .aws_sns import AwsSns
 from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
 from .certificates import CertificateScheme, key_host_patterns
@@ -18,6 +19,7 @@ from .ed25519 import DISCORD, TELNYX
 from .generic_hmac import GenericHmac
 from .github import GitHub
 from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
+from .mailgun import Mailgun
 from .paypal import PayPal
 from .request import MAX_HEADER_COMBINATIONS, Headers, Request
 from .shared_token import SharedToken
@@ -43,6 +45,8 @@ SCHEMES: dict[str, Scheme] = {
         PADDLE,
         GenericHmac(),
         SharedToken(),
+        Adyen(),
+        Mailgun(),
         Twitch(),
         DISCORD,
         TELNYX,
