@@ -35,6 +35,10 @@ SchemeName = Literal[
     "sendgrid",
     "aws-sns",
     "paypal",
+    "easypost",
+    "cloudinary",
+    "mux",
+    "buildkite",
 ]
 
 

@@ -71,7 +71,7 @@ def render(template: bytes, *, delivery_id: str, now: int) -> bytes:
     return template
 
 
-def _set_field(body: bytes, path: str, value: str) -> bytes:
+def _set_field(body: bytes, path: str, value: str | int) -> bytes:
     """``body`` with the dotted JSON ``path`` set to ``value`` (generic sources name their own fields)."""
     document: Any = json.loads(body)
     target = document
@@ -136,6 +136,11 @@ def build(
                 body = _set_field(body, generic.delivery_id_field, delivery_id)
             if generic.event_type_field:
                 body = _set_field(body, generic.event_type_field, event_type)
+    # A sender that signs a timestamp inside its body (Pusher's time_ms) needs a fresh one there.
+    timestamp_field = options.get("timestamp_field") if scheme == "generic-hmac" else None
+    if timestamp_field and body_file is None:
+        scale = 1000 if options.get("timestamp_unit") == "milliseconds" else 1
+        body = _set_field(body, str(timestamp_field), now * scale)
     # AWS SNS and PayPal sign with a private key: send signs with the kit's test key, whose
     # certificate only the local pipeline serves (webhook_kit.local.certificates).
     from webhook_kit.local.certificates import signing_options

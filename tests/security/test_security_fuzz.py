@@ -445,7 +445,10 @@ TIMESTAMP_HEADER = {
     "slack": "x-slack-request-timestamp",
     "generic-hmac": "x-timestamp",
     "twitch": "twitch-eventsub-message-timestamp",
+    "cloudinary": "x-cld-timestamp",
 }
+# Schemes whose timestamp is the first item of the signature header: (its key, the item separator).
+TIMESTAMP_ITEM = {"stripe": ("t=", ","), "paddle": ("ts=", ";"), "mux": ("t=", ","), "buildkite": ("timestamp=", ",")}
 MULTI_SIGNATURE = {"standard-webhooks": " ", "svix": " ", "stripe": ",", "paddle": ";"}
 
 
@@ -617,9 +620,8 @@ def signature_attacks(draw: st.DrawFn, scheme: str) -> dict[str, Any]:
         else:
             headers[name] = head + noise + digest if scheme not in MULTI_SIGNATURE else noise + broken
     else:
-        if scheme in ("stripe", "paddle"):
-            key = "t=" if scheme == "stripe" else "ts="
-            sep = "," if scheme == "stripe" else ";"
+        if scheme in TIMESTAMP_ITEM:
+            key, sep = TIMESTAMP_ITEM[scheme]
             first, rest = headers[name].split(sep, 1)
             original = first[len(key) :]
             if draw(st.booleans()):

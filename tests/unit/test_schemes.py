@@ -32,6 +32,7 @@ from tests.support.schemes import (
     verify,
 )
 from tests.unit import test_providers_d as providers_d
+from tests.unit import test_providers_e as providers_e
 from tests.unit.test_schemes_asymmetric_oracles import (
     test_discord_interactions_accepts_our_signature_and_we_accept_pynacls,
     test_sendgrid_accepts_our_signature,
@@ -527,6 +528,7 @@ def test_registry_has_exactly_the_documented_scheme_names() -> None:
     names |= {"generic-hmac", "shared-token"}
     names |= {"adyen", "mailgun"}
     names |= {"twitch"}
+    names |= {"easypost", "cloudinary", "mux", "buildkite"}
     names |= {"discord", "telnyx", "sendgrid"}
     assert set(SCHEMES) == names
     assert all(f"`{name}`" in text for name in names)
@@ -565,6 +567,12 @@ PROVIDER_CHECKS: dict[str, Any] = {
     # Signatures in the body: Adyen's library signs for us, Mailgun's verifies ours (test_providers_d.py).
     "adyen": providers_d.test_adyen_library_signature_is_accepted_by_the_catalogue_entry,
     "mailgun": providers_d.test_mailgun_library_accepts_what_the_catalogue_entry_signs,
+    # EasyPost's and Cloudinary's libraries (tests/unit/test_providers_e.py); Mux and Buildkite publish no
+    # Python verifier: the cases of their Node and Go SDKs' tests.
+    "easypost": providers_e.test_easypost_library_accepts_what_the_catalogue_entry_signs,
+    "cloudinary": providers_e.test_cloudinary_library_signature_is_accepted_by_the_catalogue_entry,
+    "mux": providers_e.test_mux_headers_the_sdk_refuses_are_refused,
+    "buildkite": providers_e.test_buildkite_requests_the_go_sdk_refuses_are_refused_and_the_plain_token_too,
     **{scheme: test_documented_formula_signature_is_accepted_and_matches_our_signer for scheme in DOC_FORMULAS},
 }
 

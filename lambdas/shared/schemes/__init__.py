@@ -13,13 +13,17 @@ from __future__ import annotations
 from .adyen import Adyen
 from .aws_sns import AwsSns
 from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
+from .buildkite import BUILDKITE
 from .certificates import CertificateScheme, key_host_patterns
+from .cloudinary import Cloudinary
+from .easypost import EasyPost
 from .ecdsa import SendGrid
 from .ed25519 import DISCORD, TELNYX
 from .generic_hmac import GenericHmac
 from .github import GitHub
 from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
 from .mailgun import Mailgun
+from .mux import MUX
 from .paypal import PayPal
 from .request import MAX_HEADER_COMBINATIONS, Headers, Request
 from .shared_token import SharedToken
@@ -53,6 +57,10 @@ SCHEMES: dict[str, Scheme] = {
         SendGrid(),
         AwsSns(),
         PayPal(),
+        EasyPost(),
+        Cloudinary(),
+        MUX,
+        BUILDKITE,
     )
 }
 
