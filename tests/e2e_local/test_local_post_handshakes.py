@@ -1,5 +1,5 @@
-"""Over HTTP through the local pipeline: the POST handshakes of Zoom, Twitch, Xero and Asana are
-answered by the verifier (or refused) and never reach the queue.
+"""Over HTTP through the local pipeline: the POST handshakes of Zoom, Twitch, Xero, Asana and Notion
+are answered by the verifier (or refused) and never reach the queue.
 
 Each test sends the handshake, then a genuine webhook of the same source as a barrier: once the
 barrier is processed the pollers have caught up, so had the handshake been queued it would show.
@@ -121,3 +121,34 @@ def test_asanas_hook_secret_handshake_is_refused_and_not_queued(
     assert get_scheme(pipeline.sources[source].scheme).name == "generic-hmac"
     assert post(http, event).status_code == 202
     _processed_only(pipeline, source, body_sha256(event.body))
+
+
+def test_notions_verification_token_is_never_echoed_or_queued_and_events_verify(
+    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+) -> None:
+    source, secret = "t-notion", pipeline.sources["t-notion"].secret
+    presented = "secret_abc123_verification_token"
+    body = json.dumps({"verification_token": presented}).encode()
+    self_signed = "sha256=" + hmac.new(presented.encode(), body, hashlib.sha256).hexdigest()
+    resent = (
+        "sha256="
+        + hmac.new(secret.encode(), json.dumps({"verification_token": secret}).encode(), hashlib.sha256).hexdigest()
+    )
+
+    refused = http.post(
+        pipeline.webhook_url(source), data=body, headers={"X-Notion-Signature": self_signed}, timeout=10
+    )
+    held = http.post(
+        pipeline.webhook_url(source),
+        data=json.dumps({"verification_token": secret}).encode(),
+        headers={"X-Notion-Signature": resent},
+        timeout=10,
+    )
+
+    assert refused.status_code == 401 and presented not in refused.text
+    assert (held.status_code, held.text) == (200, "")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"id": "{{delivery_id}}", "type": "page.created", "entity": {"type": "page"}}))
+    delivery = signed(pipeline, source, body_file=event)
+    assert post(http, delivery).status_code == 202
+    _processed_only(pipeline, source, delivery.delivery_id)

@@ -1,13 +1,14 @@
 """The POST challenges (shared.handshakes.post_challenges) and the Twitch scheme, through the verifier's core.
 
 The requests are the providers' own examples, signed as their official samples sign them
-(tests/unit/vectors/providers/{zoom,twitch,xero,asana}.json name each source):
+(tests/unit/vectors/providers/{zoom,twitch,xero,asana,notion}.json name each source):
 
 * Zoom: ``endpoint.url_validation`` answered with {plainToken, encryptedToken}, after verification only.
 * Twitch EventSub: ``webhook_callback_verification`` answered with the challenge as text/plain;
   ``revocation`` messages queued as events.
 * Xero: intent-to-receive (a signed delivery without events) answered 200 with an empty body.
 * Asana: the ``X-Hook-Secret`` handshake refused, never echoed, stored or queued.
+* Notion: the ``verification_token`` POST answered 200 only when signed with a secret the source holds.
 """
 
 from __future__ import annotations
@@ -329,6 +330,37 @@ def test_a_signed_asana_event_is_queued_without_any_secret_header() -> None:
     assert "x-hook-signature" not in json.loads(attributes(message)["headers"])
 
 
+# --------------------------------------------------------------------------- Notion
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_notions_verification_token_signed_with_an_active_secret_gets_200_and_is_never_queued(enforce: bool) -> None:
+    vector = _vector("notion", "notion-sdk-verification-token-handshake")
+    body, headers = vector["body"].encode(), vector["headers"]
+    outcome, aws = _run("notion", body, headers, [vector["secret"]], 1.7e9, enforce=enforce)
+    assert outcome.answer is not None and (outcome.status, outcome.answer.body) == (200, b"")
+    assert vector["secret"] not in json.dumps(outcome.response())
+    assert aws.sent == []
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_a_verification_token_the_source_does_not_hold_is_refused_never_echoed_and_never_queued(enforce: bool) -> None:
+    # Anyone can send one: it is signed with the token it carries.
+    vector = _vector("notion", "notion-sdk-verification-token-handshake")
+    body, headers = vector["body"].encode(), vector["headers"]
+    outcome, aws = _run("notion", body, headers, ["the-subscriptions-real-token"], 1.7e9, enforce=enforce)
+    assert (outcome.status, outcome.result) == (401, "rejected")
+    assert vector["secret"] not in json.dumps(outcome.response())
+    assert aws.sent == []
+
+
+def test_a_notion_event_is_queued_keyed_on_its_signed_id() -> None:
+    outcome, aws = _run_vector("notion", "notion-sdk-fixed-fixture")
+    assert (outcome.status, outcome.delivery_id, outcome.event_type) == (202, "fixed-evt", "page.created")
+    [(_queue, message)] = aws.sent
+    assert "x-notion-signature" not in json.loads(attributes(message)["headers"])
+
+
 # --------------------------------------------------------------------------- the catalogue
 
 
@@ -339,6 +371,7 @@ def test_a_signed_asana_event_is_queued_without_any_secret_header() -> None:
         ("twitch", "twitch-callback-verification"),
         ("xero", "xero-intent-to-receive"),
         ("asana", "asana-hook-secret-refused"),
+        ("notion", "notion-verification-token"),
     ],
 )
 def test_each_provider_names_its_post_handshake_and_opens_no_other_method(provider: str, kind: str) -> None:

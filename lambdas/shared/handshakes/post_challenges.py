@@ -1,4 +1,4 @@
-"""POST challenges that arrive signed like any webhook: Zoom, Twitch EventSub, Xero, and Asana's refused one.
+"""POST challenges that arrive signed like any webhook (Zoom, Twitch EventSub, Xero), and Asana's and Notion's.
 
 Zoom's ``endpoint.url_validation``, Twitch's ``webhook_callback_verification``
 and Xero's intent-to-receive are signed with the source's secret, so they are
@@ -7,8 +7,9 @@ a token it chose, keyed with the very secret that signs its webhooks: the
 token is held to the shape Zoom issues (base64url, no ":"), so the answer can
 never be the signature of a webhook (``v0:{timestamp}:{body}``).
 
-Asana's ``X-Hook-Secret`` handshake hands over a new secret that nobody can
-authenticate; the kit refuses it before verification (docs/handshakes.md).
+Asana's ``X-Hook-Secret`` and Notion's ``verification_token`` hand over a new
+secret that nobody can authenticate: the kit never echoes, stores or queues
+one (docs/handshakes.md).
 """
 
 from __future__ import annotations
@@ -96,7 +97,31 @@ class AsanaHookSecretRefused(Handshake):
         return None
 
 
+class NotionVerificationToken(Handshake):
+    """Notion's ``{"verification_token": ...}`` POST: 200 if signed with an active secret, else 401; never queued.
+
+    Notion signs it with the very token it carries, so it proves nothing about
+    who sent it, and the token is the secret: it is never echoed, stored or
+    queued. A source whose secret already holds the token (a resent token)
+    gets a 200, checked here before verification so that not even a source
+    with ``enforce = false`` queues one.
+    """
+
+    name = "notion-verification-token"
+
+    def before_verification(self, request: Request, context: Context) -> Answer | None:
+        document = json_body(request.body)
+        if not isinstance(document, dict) or "verification_token" not in document:
+            return None
+        provided = (request.header("x-notion-signature") or "").lower()
+        signed = False
+        for key in context.keys:
+            signed |= any_equal("sha256=" + mac(key, request.body).hex(), [provided])
+        return Answer.empty(200) if signed else Answer.refuse(401)
+
+
 register(ZoomUrlValidation())
 register(TwitchCallbackVerification())
 register(XeroIntentToReceive())
 register(AsanaHookSecretRefused())
+register(NotionVerificationToken())
