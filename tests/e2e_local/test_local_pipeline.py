@@ -48,6 +48,10 @@ SOURCE_BY_SCHEME = {
     "telnyx": "t-telnyx",
     "sendgrid": "t-sendgrid",
     "twitch": "t-twitch",
+    "easypost": "t-easypost",
+    "cloudinary": "t-cloudinary",
+    "mux": "t-mux",
+    "buildkite": "t-buildkite",
 }
 
 
