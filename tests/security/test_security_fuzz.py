@@ -435,6 +435,7 @@ def test_paths_6000_unknown_unicode_traversal_or_missing_sources_get_404_and_kno
 # --------------------------------------------------------------------------- family: signatures per scheme
 
 BASE64_DIGEST = {"standard-webhooks", "svix", "shopify", "twilio", "square"}
+BASE64_DIGEST |= {"telnyx", "sendgrid"}
 # Where each scheme's signer writes its digest, for every registered scheme.
 SIGNATURE_HEADER = {
     scheme: next(h for h in sign(scheme, b"{}")[0] if h in SCHEMES[scheme].signature_headers(OPTIONS[scheme]))
@@ -447,6 +448,9 @@ TIMESTAMP_HEADER = {
     "generic-hmac": "x-timestamp",
     "twitch": "twitch-eventsub-message-timestamp",
     "cloudinary": "x-cld-timestamp",
+    "discord": "x-signature-timestamp",
+    "telnyx": "telnyx-timestamp",
+    "sendgrid": "x-twilio-email-event-webhook-timestamp",
 }
 # Schemes whose timestamp is the first item of the signature header: (its key, the item separator).
 TIMESTAMP_ITEM = {"stripe": ("t=", ","), "paddle": ("ts=", ";"), "mux": ("t=", ","), "buildkite": ("timestamp=", ",")}

@@ -32,7 +32,8 @@ from .public_keys import (
 from .request import Request
 
 _HEX_KEY = re.compile(rf"[0-9a-fA-F]{{{2 * ED25519_KEY_BYTES}}}")
-_HEX_SIGNATURE = re.compile(rf"[0-9a-fA-F]{{{2 * ED25519_SIGNATURE_BYTES}}}")
+# Signatures in lower-case hex only, as Discord sends them: one spelling per signature.
+_HEX_SIGNATURE = re.compile(rf"[0-9a-f]{{{2 * ED25519_SIGNATURE_BYTES}}}")
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class Ed25519Signature(Scheme):
     """One header holds an Ed25519 signature (hex or base64) of
     ``{timestamp}{joiner}{body}``, the timestamp (Unix seconds) another.
 
-    Hex is read in either case, as the providers' own libraries read it;
-    base64 only in its one canonical spelling. Every active key is tried.
+    A signature is read only in its one spelling: lower-case hex, or canonical
+    padded base64 (a near miss of a right signature's text does not pass). A
+    public key in hex is read in either case. Every active key is tried.
     """
 
     name: str

@@ -69,11 +69,12 @@ def _load_private_pem(secret: str) -> Any:
     """The private key in PEM ``secret``, or None."""
     if len(secret) > MAX_KEY_TEXT or not is_private_pem(secret):
         return None
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     try:
         return serialization.load_pem_private_key(secret.strip().encode("ascii"), password=None)
-    except (ValueError, TypeError, UnicodeEncodeError):
+    except (ValueError, TypeError, UnicodeEncodeError, UnsupportedAlgorithm):
         return None
 
 
@@ -185,12 +186,13 @@ def p256_public_from_pem(secret: str) -> bytes | None:
 
 @functools.lru_cache(maxsize=64)
 def _p256_public(spki: bytes) -> Any:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     try:
         key = serialization.load_der_public_key(spki)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
         return key
@@ -222,9 +224,11 @@ def p256_verify(spki: bytes, signature: bytes, message: bytes) -> bool:
 
 
 def p256_sign(private_key: Any, message: bytes) -> bytes:
-    """A DER ECDSA P-256 / SHA-256 signature (randomised: two signatures of one message differ)."""
+    """A DER ECDSA P-256 / SHA-256 signature, deterministic (RFC 6979): a test sender
+    signing the same message twice sends the same bytes, as with HMAC. A verifier
+    cannot tell it from a randomised one."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    signature: bytes = private_key.sign(message, ec.ECDSA(hashes.SHA256()))
+    signature: bytes = private_key.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     return signature
