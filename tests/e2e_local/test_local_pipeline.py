@@ -44,6 +44,8 @@ SOURCE_BY_SCHEME = {
     "paddle": "t-pad",
     "generic-hmac": "t-hmac",
     "shared-token": "t-okta",
+    "adyen": "t-adyen",
+    "mailgun": "t-mailgun",
     "discord": "t-discord",
     "telnyx": "t-telnyx",
     "sendgrid": "t-sendgrid",
