@@ -41,11 +41,13 @@ class SignedWebhook:
     delivery_id: str
 
 
-def sample_path(scheme: str) -> Path:
-    for suffix in (".json", ".form"):
-        path = SAMPLES_DIR / f"{scheme}{suffix}"
-        if path.is_file():
-            return path
+def sample_path(scheme: str, provider: str | None = None) -> Path:
+    """The sample body of ``provider`` when it has its own, else its scheme's."""
+    for name in (provider, scheme):
+        for suffix in (".json", ".form"):
+            path = SAMPLES_DIR / f"{name}{suffix}"
+            if name and path.is_file():
+                return path
     raise FileNotFoundError(f"no sample payload for scheme {scheme!r} in {SAMPLES_DIR}")
 
 
@@ -99,7 +101,7 @@ def build(
     scheme = source.scheme
     options = source.verifier_options()
     delivery_id = delivery_id or new_delivery_id(scheme)
-    template_path = body_file or sample_path(scheme)
+    template_path = body_file or sample_path(scheme, source.provider)
     body = render(template_path.read_bytes(), delivery_id=delivery_id, now=now)
     content_type = FORM_CONTENT_TYPE if template_path.suffix == ".form" else JSON_CONTENT_TYPE
     event_type = event_type or DEFAULT_EVENT_TYPES.get(scheme, "")

@@ -364,13 +364,15 @@ def _enqueue(
     may have repeated a header with a signed and an unsigned value). An
     unverified request is keyed on its body alone and marked so on the queue.
     """
-    body, headers = request.body, request.headers
+    headers = request.headers
     read_from = verified or request
-    delivery_id = scheme.delivery_id(read_from, source.options) or body_sha256(body)
+    # The bytes received, less any secret the provider writes into them (a body-field token).
+    body = scheme.queued_body(read_from, source.options)
+    delivery_id = scheme.delivery_id(read_from, source.options) or body_sha256(request.body)
     event_type = scheme.event_type(read_from, source.options) or ""
     if verified is None:
-        delivery_id = body_sha256(body)
-        unverified_keys = ("sha256:" + body_sha256(body),)
+        delivery_id = body_sha256(request.body)
+        unverified_keys = ("sha256:" + body_sha256(request.body),)
 
     hidden = PRIVATE_HEADERS | scheme.signature_headers(source.options)
     content_type = headers.get("content-type", "")

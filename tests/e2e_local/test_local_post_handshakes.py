@@ -152,3 +152,30 @@ def test_notions_verification_token_is_never_echoed_or_queued_and_events_verify(
     delivery = signed(pipeline, source, body_file=event)
     assert post(http, delivery).status_code == 202
     _processed_only(pipeline, source, delivery.delivery_id)
+
+
+def test_graphs_validation_token_is_echoed_and_a_notifications_client_state_never_reaches_the_handler(
+    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session
+) -> None:
+    source = "t-graph"
+    token = "Validation: Testing client application reachability for subscription Request-Id: 3f1f9f6e-0d1c"
+    url = pipeline.webhook_url(source)
+
+    validation = http.post(url, params={"validationToken": token}, timeout=10)
+    too_long = http.post(url, params={"validationToken": "v" * 1025}, timeout=10)
+
+    assert (validation.status_code, validation.text) == (200, token)
+    assert validation.headers["Content-Type"].startswith("text/plain")
+    assert validation.headers["X-Content-Type-Options"] == "nosniff"
+    assert too_long.status_code == 400
+    notification = signed(pipeline, source)
+    secret = pipeline.sources[source].secret
+    assert secret.encode() in notification.body  # Graph writes the clientState into each item
+    response = post(http, notification)
+    assert response.status_code == 202, response.text
+    delivery_id = response.json()["id"]
+    _processed_only(pipeline, source, delivery_id)
+    [(event, _)] = ledger.calls(delivery_id)
+    assert secret.encode() not in event.body
+    assert "clientState" not in json.loads(event.body)["value"][0]
+    assert json.loads(event.body)["value"][0]["changeType"] == "created"

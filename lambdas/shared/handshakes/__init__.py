@@ -36,6 +36,7 @@ from shared.schemes.request import Request
 # validationToken a few hundred); longer values are refused, not truncated.
 MAX_ECHO_BYTES = 1024
 _ECHOABLE = re.compile(rf"[\x21-\x7e]{{1,{MAX_ECHO_BYTES}}}")
+_ECHOABLE_WITH_SPACES = re.compile(rf"[\x20-\x7e]{{1,{MAX_ECHO_BYTES}}}")
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
@@ -59,9 +60,11 @@ class Answer:
         return cls(status, json.dumps(document, separators=(",", ":")).encode(), "application/json", NOSNIFF)
 
     @classmethod
-    def echo(cls, value: Any) -> Answer | None:
-        """``value`` as text/plain, or None when it is not 1-MAX_ECHO_BYTES printable ASCII characters."""
-        if not isinstance(value, str) or not _ECHOABLE.fullmatch(value):
+    def echo(cls, value: Any, *, spaces: bool = False) -> Answer | None:
+        """``value`` as text/plain, or None when it is not 1-MAX_ECHO_BYTES printable ASCII characters
+        (with ``spaces``, spaces too: Microsoft Graph's validationToken is a sentence)."""
+        pattern = _ECHOABLE_WITH_SPACES if spaces else _ECHOABLE
+        if not isinstance(value, str) or not pattern.fullmatch(value):
             return None
         return cls(200, value.encode("ascii"), "text/plain; charset=utf-8", NOSNIFF)
 
@@ -131,6 +134,7 @@ def get_handshake(name: str) -> Handshake:
 from . import (  # noqa: E402
     challenges,  # noqa: F401
     discord,  # noqa: F401
+    graph,  # noqa: F401
     post_challenges,  # noqa: F401
     slack,
     sns,  # noqa: F401

@@ -256,6 +256,14 @@ class Scheme(ABC):
         this and signs it with ``sign``."""
         return body
 
+    def queued_body(self, request: Request, options: Mapping[str, Any]) -> bytes:
+        """The body put on the queue: the bytes received, except where a secret travels in them.
+
+        A token a provider writes into its body (Microsoft Graph's ``clientState``)
+        must not reach the queue, where handlers, logs and dead letters would see it.
+        """
+        return request.body
+
     # ----------------------------------------------------------------- what the signature covers
 
     def delivery_id_signed(self, options: Mapping[str, Any]) -> bool:

@@ -28,6 +28,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -114,6 +115,19 @@ def _body_tokens(request: Request, options: Mapping[str, Any]) -> list[Any] | No
     if not isinstance(items, list) or not items:
         return None
     return [field(item, path) for item in items]
+
+
+def _token_holders(document: Any, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The objects that hold the token's last path segment: the document, or each item of ``token_items``."""
+    *parents, _last = str(options["token_field"]).split(".")
+    items_path = options.get("token_items")
+    items = field(document, str(items_path)) if items_path else [document]
+    holders = []
+    for item in items if isinstance(items, list) else []:
+        holder = field(item, ".".join(parents)) if parents else item
+        if isinstance(holder, dict):
+            holders.append(holder)
+    return holders
 
 
 def _text(value: Any) -> bytes | None:
@@ -217,6 +231,43 @@ class SharedToken(Scheme):
         header = _header(options)
         assert header is not None
         return {header: str(options.get("token_prefix", "")) + secret}
+
+    def queued_body(self, request: Request, options: Mapping[str, Any]) -> bytes:
+        """The body without the token when the provider sends it in the body (re-encoded JSON)."""
+        if not options.get("token_field"):
+            return request.body
+        document = json_body(request.body)
+        holders = _token_holders(document, options)
+        last = str(options["token_field"]).rsplit(".", 1)[-1]
+        if not any(last in holder for holder in holders):
+            return request.body
+        for holder in holders:
+            holder.pop(last, None)
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def envelope(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        timestamp: int,
+        options: Mapping[str, Any],
+        delivery_id: str | None = None,
+    ) -> bytes:
+        """The body with the secret written where the provider writes it (a test sender's body)."""
+        if not options.get("token_field"):
+            return body
+        document = json_body(body)
+        items_path = options.get("token_items")
+        if items_path and isinstance(document, dict) and not isinstance(field(document, str(items_path)), list):
+            document = {str(items_path): [document]}
+        holders = _token_holders(document, options)
+        if not holders:
+            raise ValueError(f"the body must be JSON with objects to carry {options['token_field']}")
+        last = str(options["token_field"]).rsplit(".", 1)[-1]
+        for holder in holders:
+            holder[last] = secret
+        return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
     def example_secret(self, seed: bytes) -> str:
         # user:password in form, so one secret serves every option set (basic auth needs the colon).
