@@ -238,6 +238,20 @@ def test_a_non_canonical_base64_spelling_of_a_right_signature_is_refused(scheme:
     pytest.fail("no signature with unused base64 bits")
 
 
+def test_an_ed25519_signature_with_s_not_reduced_is_refused() -> None:
+    # S + L verifies the same equation; RFC 8032 (5.1.7) and OpenSSL refuse S >= L, so a
+    # right signature has one byte string only (docs/signatures.md, "Public keys").
+    order = 2**252 + 27742317777372353535851937790883648493
+    discord = get_scheme("discord")
+    secret = discord.example_secret(b"malleable" * 4)
+    headers = discord.sign(BODY, secret, timestamp=NOW, options={})
+    raw = bytes.fromhex(headers["x-signature-ed25519"])
+    s_value = int.from_bytes(raw[32:], "little")
+    stretched = raw[:32] + (s_value + order).to_bytes(32, "little")
+    assert _verify("discord", headers, BODY, [secret])
+    assert not _verify("discord", {**headers, "x-signature-ed25519": stretched.hex()}, BODY, [secret])
+
+
 def test_discord_reads_its_hex_signature_in_lower_case_only_as_discord_sends_it() -> None:
     # One spelling per signature (shared.schemes.base): an upper-case copy of a right
     # signature is another text, refused as the security fuzz expects.
