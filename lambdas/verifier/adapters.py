@@ -1,4 +1,4 @@
-"""The verifier's only contact with AWS: fetch a secret, store a body, send a message.
+"""The verifier's only contact with AWS: fetch a secret, store a body, send a message, store a captured secret.
 
 ``Adapters`` is the seam: the handler talks to it, tests hand in an in-memory
 fake. Every failure surfaces as ``DependencyError`` so the caller can answer
@@ -7,6 +7,7 @@ fake. Every failure surfaces as ``DependencyError`` so the caller can answer
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,10 @@ class DependencyError(RuntimeError):
 
 class SecretFormatError(DependencyError):
     """The secret exists but does not hold ``{"secrets": [...]}`` (an operator error)."""
+
+
+class SecretConflict(DependencyError):
+    """A captured secret was already stored for this arming (another instance took the handshake first)."""
 
 
 class Secrets(list[str]):
@@ -48,6 +53,38 @@ class Adapters(Protocol):
     def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
 
     def send_message(self, queue_url: str, message: dict[str, Any]) -> str: ...
+
+    def put_secret(self, secret_id: str, secret_string: str, *, once: str) -> None:
+        """Store ``secret_string`` as the secret's new current value, at most once per ``once``.
+
+        ``once`` names the arming (the capture token): a second write for it with another
+        value raises SecretConflict. Any other failure raises DependencyError.
+        """
+        ...
+
+
+# Removed from the document when a secret is captured: the capture is one-time.
+CAPTURE_TOKEN_FIELD = "capture_token"  # noqa: S105 - a field name, not a secret
+
+
+def captured_document(secret: str, tokens: Mapping[str, str]) -> str:
+    """The SecretString after a capture: the captured secret alone, the other text fields, no capture token.
+
+    The captured secret replaces the list (what it replaces was a placeholder);
+    fields that are not text are not kept (``Secrets.tokens`` holds only text).
+    """
+    kept = {name: value for name, value in tokens.items() if name != CAPTURE_TOKEN_FIELD}
+    return json.dumps({"secrets": [secret], **kept}, separators=(",", ":"))
+
+
+def capture_request_token(once: str) -> str:
+    """Secrets Manager's ClientRequestToken (the version id, 32-64 characters) for one arming.
+
+    Secrets Manager refuses a second version with the same token and another
+    value, so two verifier instances that both still see the source armed
+    (each caches the secret) cannot both store a secret.
+    """
+    return hashlib.sha256(b"webhook-kit capture\0" + once.encode("utf-8")).hexdigest()
 
 
 def parse_secret(raw: Any) -> Secrets:
@@ -91,6 +128,9 @@ class AwsAdapters:
         # Its own provider rather than get_secret's module-wide one: the cache
         # and client then live and die with this object (one per cold start).
         self._secrets: parameters.SecretsProvider | None = None
+        # Secrets this instance wrote: read afresh next time, not from the cache.
+        self._written: set[str] = set()
+        self._secrets_manager: Any = None
         self._sqs: Any = None
         self._s3: Any = None
 
@@ -102,7 +142,8 @@ class AwsAdapters:
                 # A client of boto3's default session: a provider's own session
                 # would load botocore's endpoint data a second time (~40 ms cold).
                 self._secrets = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
-            raw = self._secrets.get(secret_id, max_age=self._max_age)
+            raw = self._secrets.get(secret_id, max_age=self._max_age, force_fetch=secret_id in self._written)
+            self._written.discard(secret_id)
         except (parameters.GetParameterError, BotoCoreError, ClientError) as error:
             last = self._last_good.get(secret_id)
             if last is not None and self._clock() - last[1] <= self._grace:
@@ -124,6 +165,25 @@ class AwsAdapters:
             )
         except (BotoCoreError, ClientError) as error:
             raise DependencyError(f"PutObject failed: {type(error).__name__}") from error
+
+    def put_secret(self, secret_id: str, secret_string: str, *, once: str) -> None:
+        if self._secrets_manager is None:
+            import boto3
+
+            self._secrets_manager = boto3.client("secretsmanager")
+        try:
+            self._secrets_manager.put_secret_value(
+                SecretId=secret_id, SecretString=secret_string, ClientRequestToken=capture_request_token(once)
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceExistsException":
+                raise SecretConflict("this capture was already stored") from error
+            raise DependencyError(f"PutSecretValue failed: {type(error).__name__}") from error
+        except BotoCoreError as error:
+            raise DependencyError(f"PutSecretValue failed: {type(error).__name__}") from error
+        finally:
+            # Whatever happened, the cached document may be out of date now.
+            self._written.add(secret_id)
 
     def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
         if self._sqs is None:

@@ -19,7 +19,15 @@ from shared.contract import REASON_UNAUTHORIZED
 from shared.handshakes import Answer, Context, Handshake, get_handshake
 from shared.message import SIGNED, ClaimCheck, Provenance, QueuedWebhook, to_send_message_kwargs
 from shared.schemes import Headers, KeyUnavailable, Request, Scheme, body_sha256, get_scheme
-from verifier.adapters import Adapters, DependencyError, Secrets, StaleSecrets
+from verifier.adapters import (
+    CAPTURE_TOKEN_FIELD,
+    Adapters,
+    DependencyError,
+    SecretConflict,
+    Secrets,
+    StaleSecrets,
+    captured_document,
+)
 from verifier.config import SourceConfig, VerifierConfig
 
 RETRY_AFTER_SECONDS = "5"
@@ -285,7 +293,9 @@ def process(
     return replace(outcome, stale_secret=True) if isinstance(secrets, StaleSecrets) else outcome
 
 
-def _handshake_outcome(answer: Answer, source: SourceConfig, web: Web | None) -> Outcome:
+def _handshake_outcome(
+    answer: Answer, source: SourceConfig, web: Web | None, adapters: Adapters, context: Context
+) -> Outcome:
     if answer.refused:
         if answer.status == 401:
             # A wrong handshake token is answered and counted as a failed signature.
@@ -300,6 +310,23 @@ def _handshake_outcome(answer: Answer, source: SourceConfig, web: Web | None) ->
             web.confirm(answer.confirm_url)
         except DependencyError:
             return _unavailable("confirm_failed", source.name)
+    if answer.store_secret is not None:
+        # A captured secret (docs/handshakes.md): stored before the provider is told it is
+        # kept, replacing the source's secrets and disarming the capture, once per arming.
+        try:
+            adapters.put_secret(
+                source.secret_arn,
+                captured_document(answer.store_secret, context.tokens),
+                once=context.tokens.get(CAPTURE_TOKEN_FIELD, ""),
+            )
+        except SecretConflict:
+            # Another instance stored a secret for this arming first: this one is refused.
+            return Outcome(
+                status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
+            )
+        except DependencyError:
+            return _unavailable("secret_store_failed", source.name)
+        answer = replace(answer, store_secret=None)
     return Outcome(status=answer.status, body={}, result="handshake", source=source.name, answer=answer)
 
 
@@ -318,7 +345,7 @@ def _answer(
     if handshake is not None:
         answer = handshake.before_verification(request, context)
         if answer is not None:
-            return _handshake_outcome(answer, source, web)
+            return _handshake_outcome(answer, source, web, adapters, context)
     if request.method != "POST":
         # A GET or HEAD that is not the provider's challenge: nothing else is served.
         return _rejected(405, "method_not_allowed", "Method Not Allowed", source.name)
@@ -344,7 +371,7 @@ def _answer(
     if handshake is not None:
         answer = handshake.after_verification(verified, context)
         if answer is not None:
-            return _handshake_outcome(answer, source, web)
+            return _handshake_outcome(answer, source, web, adapters, context)
     return _enqueue(request, verified, source=source, scheme=scheme, config=config, adapters=adapters, now=context.now)
 
 

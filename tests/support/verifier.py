@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.lambda_context import LambdaContext
-from verifier.adapters import DependencyError, parse_secret
+from verifier.adapters import DependencyError, SecretConflict, parse_secret
 
 EVENT_TEMPLATE = json.loads((Path(__file__).parents[1] / "unit" / "vectors" / "apigateway_rest_event.json").read_text())
 
@@ -57,7 +57,11 @@ class FakeAws:
     fail_secrets: bool = False
     fail_put: bool = False
     fail_send: bool = False
+    fail_put_secret: bool = False
     calls: list[str] = field(default_factory=list)
+    # The arming each stored secret was captured for (put_secret's ``once``), as Secrets Manager
+    # remembers a version's ClientRequestToken.
+    captured_for: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def set_secrets(self, arn: str, *secrets: str) -> None:
         self.secret_strings[arn] = json.dumps({"secrets": list(secrets)})
@@ -73,6 +77,16 @@ class FakeAws:
         if self.fail_put:
             raise DependencyError("PutObject failed")
         self.objects[(bucket, key)] = (body, content_type)
+
+    def put_secret(self, secret_id: str, secret_string: str, *, once: str) -> None:
+        self.calls.append("put_secret")
+        if self.fail_put_secret or secret_id not in self.secret_strings:
+            raise DependencyError("PutSecretValue failed")
+        stored = self.captured_for.get((secret_id, once))
+        if stored is not None and stored != secret_string:
+            raise SecretConflict("this capture was already stored")
+        self.captured_for[(secret_id, once)] = secret_string
+        self.secret_strings[secret_id] = secret_string
 
     def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
         self.calls.append("send_message")

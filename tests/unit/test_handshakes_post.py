@@ -7,8 +7,8 @@ The requests are the providers' own examples, signed as their official samples s
 * Twitch EventSub: ``webhook_callback_verification`` answered with the challenge as text/plain;
   ``revocation`` messages queued as events.
 * Xero: intent-to-receive (a signed delivery without events) answered 200 with an empty body.
-* Asana: the ``X-Hook-Secret`` handshake refused, never echoed, stored or queued.
-* Notion: the ``verification_token`` POST answered 200 only when signed with a secret the source holds.
+* Asana: the ``X-Hook-Secret`` handshake refused when the source is not armed (the capture: test_handshakes_capture.py).
+* Notion: the ``verification_token`` POST: 200 when signed with a secret the source holds, else 401 unless armed.
 """
 
 from __future__ import annotations
@@ -370,8 +370,8 @@ def test_a_notion_event_is_queued_keyed_on_its_signed_id() -> None:
         ("zoom", "zoom-url-validation"),
         ("twitch", "twitch-callback-verification"),
         ("xero", "xero-intent-to-receive"),
-        ("asana", "asana-hook-secret-refused"),
-        ("notion", "notion-verification-token"),
+        ("asana", "asana-hook-secret-capture"),
+        ("notion", "notion-verification-token-capture"),
     ],
 )
 def test_each_provider_names_its_post_handshake_and_opens_no_other_method(provider: str, kind: str) -> None:

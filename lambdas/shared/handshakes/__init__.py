@@ -54,6 +54,10 @@ class Answer:
     # A request that is this handshake but may not be answered (``refuse``): the verifier
     # answers and counts it as it does any rejected request.
     refused: bool = False
+    # A new signing secret the verifier must store before answering (Asana's X-Hook-Secret,
+    # Notion's verification_token, captured once when the operator armed the source): it
+    # replaces the source's secrets and disarms the capture; a failed write is a 503.
+    store_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def json(cls, document: Any, status: int = 200) -> Answer:
@@ -104,6 +108,9 @@ class Handshake(ABC):
     methods: ClassVar[frozenset[str]] = frozenset()
     # Text fields the source's secret document must hold (``Context.tokens``).
     tokens: ClassVar[tuple[str, ...]] = ()
+    # True when an answer may carry ``store_secret``: the stack then lets the verifier write
+    # this source's secret (secretsmanager:PutSecretValue on it alone).
+    captures_secret: ClassVar[bool] = False
 
     def before_verification(self, request: Request, context: Context) -> Answer | None:
         return None

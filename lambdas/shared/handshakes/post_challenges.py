@@ -8,20 +8,23 @@ token is held to the shape Zoom issues (base64url, no ":"), so the answer can
 never be the signature of a webhook (``v0:{timestamp}:{body}``).
 
 Asana's ``X-Hook-Secret`` and Notion's ``verification_token`` hand over a new
-secret that nobody can authenticate: the kit never echoes, stores or queues
-one (docs/handshakes.md).
+secret that nobody can authenticate: the kit stores one only when the operator
+armed the source for one capture (``capture_token`` in its secret document, the
+same value in the URL's ``?capture=``), and never queues or logs one
+(docs/handshakes.md).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from shared.schemes.helpers import any_equal, field, json_body, mac
 from shared.schemes.request import Request
 from shared.schemes.twitch import MESSAGE_TYPE
 
-from . import Answer, Context, Handshake, register
+from . import NOSNIFF, Answer, Context, Handshake, register
 
 # Zoom's plainToken is 16 random bytes in base64url (22 characters). A little room
 # either way, but never ":" (its signed strings are "v0:{timestamp}:{body}") nor
@@ -80,34 +83,67 @@ class XeroIntentToReceive(Handshake):
         return None
 
 
-class AsanaHookSecretRefused(Handshake):
-    """Asana's handshake presents a secret no one can authenticate: refused, never echoed, stored or queued.
+# The operator arms a source for one capture: its secret document holds ``capture_token``
+# (random, of their choosing) and the URL given to the provider carries it as ``?capture=``.
+CAPTURE_TOKEN = "capture_token"  # noqa: S105 - a field name, not a secret
+CAPTURE_QUERY = "capture"
+# A captured secret is echoed in a header (Asana) and stored as the signing secret: printable,
+# no space, CR or LF, and of a sane length. Asana's is 64 hex characters; Notion's is
+# "secret_" and about 40 alphanumerics.
+CAPTURED_SECRET = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
 
-    Answering it would mean storing whatever secret a sender presents (anyone
-    could then sign webhooks for the source); echoing it without storing it
-    would set up a webhook the kit cannot verify. The refusal also keeps the
-    header out of the queue when a source runs with ``enforce = false``.
+
+def capture_armed(request: Request, context: Context) -> bool:
+    """True when the source is armed (``capture_token`` set) and the request's ``?capture=`` equals it.
+
+    Constant time; both must be non-empty, and a query that names ``capture`` twice is no match.
+    """
+    armed = context.tokens.get(CAPTURE_TOKEN) or ""
+    presented = request.query_value(CAPTURE_QUERY) or ""
+    return bool(armed) and bool(presented) and any_equal(armed, [presented])
+
+
+class AsanaHookSecretCapture(Handshake):
+    """Asana's ``X-Hook-Secret``: captured once when the operator armed the source, else 401; never queued.
+
+    Nothing authenticates the handshake, so a presented secret is only taken when
+    the request's ``?capture=`` matches the ``capture_token`` the operator put in
+    the source's secret document (and in the webhook's ``target``): the verifier
+    then stores it as the source's only secret, removing ``capture_token``, and
+    echoes it. Any other handshake is refused with 401, not echoed, stored or
+    queued, not even when a source runs with ``enforce = false``.
     """
 
-    name = "asana-hook-secret-refused"
+    name = "asana-hook-secret-capture"
+    captures_secret = True
 
     def before_verification(self, request: Request, context: Context) -> Answer | None:
-        if "x-hook-secret" in request.header_values:
+        if "x-hook-secret" not in request.header_values:
+            return None
+        values = request.header_values["x-hook-secret"]
+        secret = values[0] if len(values) == 1 else None
+        if secret is None or not CAPTURED_SECRET.fullmatch(secret) or not capture_armed(request, context):
             return Answer.refuse(401)
-        return None
+        return Answer(200, b"", "text/plain; charset=utf-8", {**NOSNIFF, "X-Hook-Secret": secret}, store_secret=secret)
 
 
-class NotionVerificationToken(Handshake):
-    """Notion's ``{"verification_token": ...}`` POST: 200 if signed with an active secret, else 401; never queued.
+class NotionVerificationTokenCapture(Handshake):
+    """Notion's ``{"verification_token": ...}`` POST: captured once when armed, 200 if already held, else 401.
 
-    Notion signs it with the very token it carries, so it proves nothing about
-    who sent it, and the token is the secret: it is never echoed, stored or
-    queued. A source whose secret already holds the token (a resent token)
-    gets a 200, checked here before verification so that not even a source
-    with ``enforce = false`` queues one.
+    Notion signs it (if at all) with the very token it carries, so it proves
+    nothing about who sent it. A token is taken only when the request's
+    ``?capture=`` matches the ``capture_token`` the operator put in the source's
+    secret document (and in the subscription's URL): the verifier stores it as
+    the source's only secret, removing ``capture_token``, and answers 200 with
+    an empty body; the operator reads it from the secret and pastes it into
+    Notion's Verify form. A resent token the source already holds (signed with
+    it) gets 200 and nothing is stored. Anything else is 401. Checked before
+    verification so that not even a source with ``enforce = false`` queues one;
+    the token is never echoed or logged.
     """
 
-    name = "notion-verification-token"
+    name = "notion-verification-token-capture"
+    captures_secret = True
 
     def before_verification(self, request: Request, context: Context) -> Answer | None:
         document = json_body(request.body)
@@ -117,11 +153,18 @@ class NotionVerificationToken(Handshake):
         signed = False
         for key in context.keys:
             signed |= any_equal("sha256=" + mac(key, request.body).hex(), [provided])
-        return Answer.empty(200) if signed else Answer.refuse(401)
+        if signed:
+            return Answer.empty(200)
+        token = document["verification_token"]
+        if set(document) != {"verification_token"} or not isinstance(token, str):
+            return Answer.refuse(401)
+        if not CAPTURED_SECRET.fullmatch(token) or not capture_armed(request, context):
+            return Answer.refuse(401)
+        return replace(Answer.empty(200), store_secret=token)
 
 
 register(ZoomUrlValidation())
 register(TwitchCallbackVerification())
 register(XeroIntentToReceive())
-register(AsanaHookSecretRefused())
-register(NotionVerificationToken())
+register(AsanaHookSecretCapture())
+register(NotionVerificationTokenCapture())

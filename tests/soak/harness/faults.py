@@ -46,6 +46,9 @@ class FlakySqsAdapters:
     def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self._inner.put_object(bucket, key, body, content_type)
 
+    def put_secret(self, secret_id: str, secret_string: str, *, once: str) -> None:
+        self._inner.put_secret(secret_id, secret_string, once=once)
+
     def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
         from verifier.adapters import DependencyError
 
