@@ -31,6 +31,8 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from shared import contract
+from shared.handshakes import get_handshake
+from stacks.arns import arn_region, secret_arn_for_policies
 from stacks.claim_check import claim_check_prefix
 from stacks.config import SourceConfig, WebhookKitConfig
 from stacks.ingress import add_source_methods
@@ -148,6 +150,45 @@ class SourceStack(NestedStack):
         else:
             # An existing secret's policy is not ours to change: the verifier's role says it.
             self.secret.grant_read(shared.verifier_role)
+        if source.handshake and get_handshake(source.handshake).captures_secret:
+            self._grant_verifier_capture(source, shared)
+
+    def _grant_verifier_capture(self, source: SourceConfig, shared: Shared) -> None:
+        """A source whose handshake captures its secret (Asana, Notion): the verifier may write this secret.
+
+        PutSecretValue only (a new version becomes current), on this source's secret
+        alone: not UpdateSecret, not another source's (docs/handshakes.md).
+        """
+        verifier = iam.ArnPrincipal(shared.verifier_role.role_arn)
+        secret = self.secret.secret
+        if isinstance(secret, secretsmanager.Secret):
+            secret.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="VerifierStoresCapturedSecret",
+                    principals=[verifier],
+                    actions=["secretsmanager:PutSecretValue"],
+                    resources=["*"],  # in a secret's policy, "*" is this secret
+                )
+            )
+            return
+        existing = source.secret_arn or ""
+        shared.verifier_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:PutSecretValue"], resources=[secret_arn_for_policies(existing)]
+            )
+        )
+        if source.secret_kms_key_arn:
+            # Secrets Manager asks KMS for a data key on the caller's behalf, for this secret only.
+            shared.verifier_role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["kms:GenerateDataKey"],
+                    resources=[source.secret_kms_key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{arn_region(existing)}.{Aws.URL_SUFFIX}"},
+                        "StringLike": {"kms:EncryptionContext:SecretARN": secret_arn_for_policies(existing)},
+                    },
+                )
+            )
 
     def _grant_processor(self, source: SourceConfig, shared: Shared) -> None:
         """Least privilege: the processor gets exactly the calls its code makes, on this source's data."""
