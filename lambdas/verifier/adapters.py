@@ -128,8 +128,10 @@ class AwsAdapters:
         # Its own provider rather than get_secret's module-wide one: the cache
         # and client then live and die with this object (one per cold start).
         self._secrets: parameters.SecretsProvider | None = None
-        # Secrets this instance wrote: read afresh next time, not from the cache.
-        self._written: set[str] = set()
+        # Secrets read afresh, not from the cache: one this instance wrote, and one armed for a
+        # capture (another instance may capture it at any moment: then this one must not keep
+        # answering the handshake, nor refuse webhooks signed with the captured secret).
+        self._fresh: set[str] = set()
         self._secrets_manager: Any = None
         self._sqs: Any = None
         self._s3: Any = None
@@ -142,14 +144,17 @@ class AwsAdapters:
                 # A client of boto3's default session: a provider's own session
                 # would load botocore's endpoint data a second time (~40 ms cold).
                 self._secrets = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
-            raw = self._secrets.get(secret_id, max_age=self._max_age, force_fetch=secret_id in self._written)
-            self._written.discard(secret_id)
+            raw = self._secrets.get(secret_id, max_age=self._max_age, force_fetch=secret_id in self._fresh)
         except (parameters.GetParameterError, BotoCoreError, ClientError) as error:
             last = self._last_good.get(secret_id)
             if last is not None and self._clock() - last[1] <= self._grace:
                 return StaleSecrets(last[0], last[0].tokens)
             raise DependencyError(f"secret fetch failed: {type(error).__name__}") from error
         secrets = parse_secret(raw)
+        if CAPTURE_TOKEN_FIELD in secrets.tokens:
+            self._fresh.add(secret_id)
+        else:
+            self._fresh.discard(secret_id)
         # Every successful read, cached or not: a cached value is at most max_age old.
         self._last_good[secret_id] = (secrets, self._clock())
         return secrets
@@ -183,7 +188,7 @@ class AwsAdapters:
             raise DependencyError(f"PutSecretValue failed: {type(error).__name__}") from error
         finally:
             # Whatever happened, the cached document may be out of date now.
-            self._written.add(secret_id)
+            self._fresh.add(secret_id)
 
     def send_message(self, queue_url: str, message: dict[str, Any]) -> str:
         if self._sqs is None:
