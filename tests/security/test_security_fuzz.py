@@ -434,7 +434,7 @@ def test_paths_6000_unknown_unicode_traversal_or_missing_sources_get_404_and_kno
 
 # --------------------------------------------------------------------------- family: signatures per scheme
 
-BASE64_DIGEST = {"standard-webhooks", "svix", "shopify", "twilio", "square"}
+BASE64_DIGEST = {"standard-webhooks", "svix", "shopify", "twilio", "square", "hubspot", "box"}
 BASE64_DIGEST |= {"telnyx", "sendgrid"}
 # Where each scheme's signer writes its digest, for every registered scheme.
 SIGNATURE_HEADER = {
@@ -446,6 +446,8 @@ TIMESTAMP_HEADER = {
     "svix": "svix-timestamp",
     "slack": "x-slack-request-timestamp",
     "generic-hmac": "x-timestamp",
+    "hubspot": "x-hubspot-request-timestamp",
+    "box": "box-delivery-timestamp",
     "twitch": "twitch-eventsub-message-timestamp",
     "cloudinary": "x-cld-timestamp",
     "discord": "x-signature-timestamp",
@@ -453,7 +455,13 @@ TIMESTAMP_HEADER = {
     "sendgrid": "x-twilio-email-event-webhook-timestamp",
 }
 # Schemes whose timestamp is the first item of the signature header: (its key, the item separator).
-TIMESTAMP_ITEM = {"stripe": ("t=", ","), "paddle": ("ts=", ";"), "mux": ("t=", ","), "buildkite": ("timestamp=", ",")}
+TIMESTAMP_ITEM = {
+    "workos": ("t=", ", "),
+    "stripe": ("t=", ","),
+    "paddle": ("ts=", ";"),
+    "mux": ("t=", ","),
+    "buildkite": ("timestamp=", ","),
+}
 MULTI_SIGNATURE = {"standard-webhooks": " ", "svix": " ", "stripe": ",", "paddle": ";"}
 
 

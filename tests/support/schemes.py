@@ -86,10 +86,14 @@ def with_timestamp(request: Request, old: int, new: int) -> Request:
     signature object); digits next to it would make it another number, so only a
     free-standing ``old`` is replaced.
     """
-    stamp = re.compile(rf"(?<![0-9]){old}(?![0-9])")
-    headers = {name: stamp.sub(str(new), value, count=1) for name, value in request.headers.items()}
+    headers = dict(request.headers)
+    for was, now in ((old, new), (old * 1000, new * 1000)):
+        if headers == dict(request.headers):
+            # In Unix seconds, else in milliseconds (HubSpot, WorkOS).
+            stamp = re.compile(rf"(?<![0-9]){was}(?![0-9])")
+            headers = {name: stamp.sub(str(now), value, count=1) for name, value in request.headers.items()}
     if headers == dict(request.headers):
-        # Twitch writes its signed time as RFC 3339 text, not as Unix seconds.
+        # Twitch and Box write their signed time as RFC 3339 text, not as Unix seconds.
         headers = {name: value.replace(rfc3339(old), rfc3339(new), 1) for name, value in request.headers.items()}
     body = request.body
     if headers == dict(request.headers):

@@ -148,7 +148,7 @@ def test_a_source_naming_its_provider_gets_the_providers_scheme_and_options() ->
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"provider": "githb"}, "unknown provider 'githb'; did you mean github?"),
+        ({"provider": "githb"}, "unknown provider 'githb'; did you mean github, gitlab?"),
         ({"provider": "github", "scheme": "stripe"}, "scheme 'stripe' contradicts provider 'github'"),
         ({"provider": "github", "generic": {"signature_header": "X-Sig"}}, "leave the [sources.generic] table out"),
         ({"scheme": "shared-token"}, "scheme 'shared-token' is only for providers of the catalogue"),

@@ -31,6 +31,7 @@ from tests.support.schemes import (
     signed_request,
     verify,
 )
+from tests.unit import test_providers_c as providers_c
 from tests.unit import test_providers_d as providers_d
 from tests.unit import test_providers_e as providers_e
 from tests.unit.test_schemes_asymmetric_oracles import (
@@ -526,6 +527,7 @@ def test_registry_has_exactly_the_documented_scheme_names() -> None:
     text = documented.read_text()
     names = {"standard-webhooks", "svix", "stripe", "github", "shopify", "slack", "twilio", "square", "paddle"}
     names |= {"generic-hmac", "shared-token"}
+    names |= {"hubspot", "box", "workos"}
     names |= {"adyen", "mailgun"}
     names |= {"twitch"}
     names |= {"easypost", "cloudinary", "mux", "buildkite"}
@@ -559,6 +561,10 @@ PROVIDER_CHECKS: dict[str, Any] = {
     "generic-hmac": test_generic_hmac_algorithms_and_encodings,
     # The documented formula of a token: the header holds the secret (Okta's "Hooks best practices").
     "shared-token": test_the_secret_in_its_header_is_accepted_and_any_other_value_is_not,
+    # The providers' own SDKs, both directions where they sign (tests/unit/test_providers_c.py).
+    "hubspot": providers_c.test_hubspot_library_signature_of_a_url_with_a_query_verifies_here,
+    "box": providers_c.test_box_sdk_signatures_verify_here_with_either_key,
+    "workos": providers_c.test_workos_library_accepts_what_the_workos_entry_signs_and_reads_the_same_event,
     "twitch": test_twitch_documented_formula_is_accepted_and_matches_our_signer,
     # Public keys: each provider's library verifies our signatures (test_schemes_asymmetric_oracles.py).
     "discord": test_discord_interactions_accepts_our_signature_and_we_accept_pynacls,

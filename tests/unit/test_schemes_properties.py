@@ -126,6 +126,8 @@ hostile_text = st.one_of(
 def test_hostile_input_never_raises_and_never_verifies(
     scheme: str, headers: dict[str, str], body: bytes, secrets: list[str], query: list[tuple[str, str]], now: float
 ) -> None:
+    # A token sent as it is: a header that happens to equal a secret is that token, not hostile input.
+    assume(SCHEMES[scheme].signs_body or not set(secrets) & set(headers.values()))
     request = Request(headers=headers, body=body, url="https://h.example/x", query=tuple(query))
     impl = get_scheme(scheme)
     result = impl.verify(request, secrets, now=now, tolerance_seconds=TOLERANCE, options=OPTIONS[scheme])

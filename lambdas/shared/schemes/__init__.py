@@ -13,6 +13,7 @@ from __future__ import annotations
 from .adyen import Adyen
 from .aws_sns import AwsSns
 from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
+from .box import Box
 from .buildkite import BUILDKITE
 from .certificates import CertificateScheme, key_host_patterns
 from .cloudinary import Cloudinary
@@ -22,6 +23,7 @@ from .ed25519 import DISCORD, TELNYX
 from .generic_hmac import GenericHmac
 from .github import GitHub
 from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
+from .hubspot import HubSpot
 from .mailgun import Mailgun
 from .mux import MUX
 from .paypal import PayPal
@@ -34,6 +36,7 @@ from .standard_webhooks import StandardWebhooks
 from .timestamp_hex import PADDLE, STRIPE
 from .twilio import MAX_TWILIO_FORM_FIELDS, Twilio, twilio_json_query
 from .twitch import Twitch
+from .workos import WorkOS
 
 SCHEMES: dict[str, Scheme] = {
     scheme.name: scheme
@@ -49,6 +52,9 @@ SCHEMES: dict[str, Scheme] = {
         PADDLE,
         GenericHmac(),
         SharedToken(),
+        HubSpot(),
+        Box(),
+        WorkOS(),
         Adyen(),
         Mailgun(),
         Twitch(),
