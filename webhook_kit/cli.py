@@ -31,7 +31,7 @@ from webhook_kit.cli_base import (
     find_source,
     read_config,
 )
-from webhook_kit.devsecrets import dev_secret
+from webhook_kit.devsecrets import capture_url, dev_secret
 from webhook_kit.local.state import RunningPipeline, read_state, remove_state, write_state
 from webhook_kit.outputs_command import outputs
 from webhook_kit.providers_command import providers
@@ -103,6 +103,10 @@ def _print_banner(pipeline: local_pipeline.LocalPipeline) -> None:
         extra = (
             f"      {' '.join(handshake)} answers the provider's handshake (docs/handshakes.md)\n" if handshake else ""
         ) + "".join(f"      dev {name}: {escape(value)}\n" for name, value in source.tokens.items())
+        armed = capture_url(pipeline.webhook_url(source.name), source.tokens)
+        if armed:
+            # Asana's and Notion's handshakes hand over a new secret, stored once from this URL.
+            extra += f"      armed for one secret capture: give the provider {escape(armed)}\n"
         console.print(
             f"  [bold]{escape(source.name)}[/] ({source.scheme})  POST {pipeline.webhook_url(source.name)}\n"
             f"      dev secret: {escape(source.secret)}\n{extra}"

@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from shared.handshakes import get_handshake
+from shared.handshakes.post_challenges import CAPTURE_QUERY, CAPTURE_TOKEN
 from shared.schemes import get_scheme
 
 _SEED = "webhook-kit local development secret (not for production)"
@@ -22,11 +23,24 @@ def dev_secret(source: str, scheme: str) -> str:
 
 
 def dev_tokens(source: str, handshake: str | None) -> dict[str, str]:
-    """The named tokens ``source``'s handshake reads from its secret document (Meta's ``verify_token``)."""
+    """The named tokens ``source``'s handshake reads from its secret document (Meta's ``verify_token``).
+
+    A source whose handshake captures its secret (Asana, Notion) starts armed locally: its
+    ``capture_token`` is set, so a handshake sent to its URL with ``?capture=<that token>``
+    is captured once (docs/handshakes.md).
+    """
     names = get_handshake(handshake).tokens if handshake else ()
+    if handshake and get_handshake(handshake).captures_secret:
+        names = (*names, CAPTURE_TOKEN)
     return {name: hashlib.sha256(f"{_SEED}|{source}|{name}".encode()).hexdigest()[:32] for name in names}
 
 
 def dev_secret_document(source: str, scheme: str, handshake: str | None) -> dict[str, Any]:
     """The secret document the local pipeline stores for ``source``: its secret, and its handshake's tokens."""
     return {"secrets": [dev_secret(source, scheme)], **dev_tokens(source, handshake)}
+
+
+def capture_url(webhook_url: str, tokens: dict[str, str]) -> str | None:
+    """The URL that arms a capture (``webhook_url?capture=<capture_token>``), if the source has a capture token."""
+    token = tokens.get(CAPTURE_TOKEN)
+    return f"{webhook_url}?{CAPTURE_QUERY}={token}" if token else None

@@ -22,6 +22,7 @@ from tests.support.verifier import FakeAws, api_event
 from verifier.adapters import capture_request_token, captured_document
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import Outcome, process
+from webhook_kit.devsecrets import capture_url, dev_secret_document
 
 VECTORS = Path(__file__).parent / "vectors" / "providers"
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/webhooks"
@@ -288,3 +289,12 @@ def test_the_request_token_is_a_valid_secrets_manager_version_id_per_arming() ->
     token = capture_request_token(ARM)
     assert 32 <= len(token) <= 64 and token != capture_request_token(ARM + "x")
     assert ARM not in token
+
+
+def test_the_local_pipeline_arms_only_the_capturing_sources_and_prints_the_url_to_give_the_provider() -> None:
+    armed = dev_secret_document("t-asana", "generic-hmac", "asana-hook-secret-capture")
+    assert len(armed["capture_token"]) == 32 and armed["capture_token"] not in armed["secrets"]
+    assert "capture_token" not in dev_secret_document("t-github", "github", None)
+    url = capture_url("http://127.0.0.1:8080/webhooks/t-asana", armed)
+    assert url == "http://127.0.0.1:8080/webhooks/t-asana?capture=" + armed["capture_token"]
+    assert capture_url("http://127.0.0.1:8080/webhooks/t-github", {}) is None
