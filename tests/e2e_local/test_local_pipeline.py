@@ -47,6 +47,8 @@ SOURCE_BY_SCHEME = {
     "workos": "t-workos",
     "generic-hmac": "t-hmac",
     "shared-token": "t-okta",
+    "aws-sns": "t-sns",
+    "paypal": "t-paypal",
     "adyen": "t-adyen",
     "mailgun": "t-mailgun",
     "discord": "t-discord",

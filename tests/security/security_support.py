@@ -22,6 +22,7 @@ from tests.support.ledger import Ledger
 from tests.support.verifier import FakeAws as UnitFakeAws
 from verifier import handler as verifier_handler
 from verifier.config import SourceConfig, VerifierConfig
+from webhook_kit.local.certificates import LocalWeb, signing_options
 
 NOW = 1_700_000_000
 TOLERANCE = 300
@@ -43,6 +44,9 @@ OPTIONS["generic-hmac"] = {
 }
 # The token travels as it is, in a header the verifier never queues or logs.
 OPTIONS["shared-token"] = {"token_header": "X-Token", "delivery_id_header": "X-Id"}
+# Schemes signed with a provider's private key sign here with the kit's test key (LocalWeb serves its certificates).
+for _name in SCHEMES:
+    OPTIONS[_name].update(signing_options(_name))
 ALL_SCHEMES = sorted(SCHEMES)
 # The schemes whose signature travels in a header a test can mangle (not in the body: Adyen, Mailgun, AWS SNS).
 HEADER_SIGNED = tuple(name for name in ALL_SCHEMES if SCHEMES[name].signature_headers(OPTIONS[name]))
@@ -126,7 +130,7 @@ def verifier_runtime(fake: FakeAws, *, keep_logs: bool = False) -> Iterator[_Sin
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "1"
     sink = _Sink(keep_logs)
     previous = verifier_handler.logger.registered_handler.setStream(sink)
-    verifier_handler.install(adapters=fake, config=verifier_config(), clock=lambda: float(NOW))
+    verifier_handler.install(adapters=fake, config=verifier_config(), clock=lambda: float(NOW), web=LocalWeb())
     try:
         with contextlib.redirect_stdout(sink):
             yield sink

@@ -434,7 +434,7 @@ def test_paths_6000_unknown_unicode_traversal_or_missing_sources_get_404_and_kno
 
 # --------------------------------------------------------------------------- family: signatures per scheme
 
-BASE64_DIGEST = {"standard-webhooks", "svix", "shopify", "twilio", "square", "hubspot", "box"}
+BASE64_DIGEST = {"standard-webhooks", "svix", "shopify", "twilio", "square", "hubspot", "box", "paypal"}
 BASE64_DIGEST |= {"telnyx", "sendgrid"}
 # Where each scheme's signer writes its digest, for every registered scheme.
 SIGNATURE_HEADER = {
@@ -449,6 +449,7 @@ TIMESTAMP_HEADER = {
     "hubspot": "x-hubspot-request-timestamp",
     "box": "box-delivery-timestamp",
     "twitch": "twitch-eventsub-message-timestamp",
+    "paypal": "paypal-transmission-time",
     "cloudinary": "x-cld-timestamp",
     "discord": "x-signature-timestamp",
     "telnyx": "telnyx-timestamp",

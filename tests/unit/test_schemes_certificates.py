@@ -164,6 +164,15 @@ def test_an_sns_certificate_with_another_subject_expired_or_unreadable_verifies_
     )
 
 
+@pytest.mark.parametrize("kind", ["Notificbtion", "notification", "", "SubscriptionConfirmation"])
+def test_an_sns_message_of_an_unknown_type_or_missing_fields_is_no_message(kind: str) -> None:
+    # A SubscriptionConfirmation without SubscribeURL and Token lacks fields its type signs.
+    document = json.loads(_sns_body(_sns_fields())) | {"Type": kind}
+    body = json.dumps(document).encode()
+    assert message(body) is None
+    assert not _sns_verify(body)
+
+
 @pytest.mark.parametrize("version", ["3", "", "01"])
 def test_an_unknown_signature_version_is_rejected(version: str) -> None:
     document = json.loads(_sns_body(_sns_fields())) | {"SignatureVersion": version}
@@ -348,3 +357,35 @@ def _crc_patch(current: int, wanted: int) -> bytes:
 
 def test_only_webhook_ids_are_paypal_keys() -> None:
     assert PAYPAL.keys([WEBHOOK_ID, "has|pipe", "", "x" * 65]) == [WEBHOOK_ID.encode()]
+
+
+# --------------------------------------------------------------------------- the providers' own formulas
+
+
+def test_the_signed_strings_are_the_ones_the_providers_own_tests_expect() -> None:
+    # aws-php-sns-message-validator tests/MessageValidatorTest.php (01f10492),
+    # testBuildsStringToSignCorrectly: the string to sign of its test message.
+    from shared.schemes.aws_sns import string_to_sign
+    from shared.schemes.paypal import signed_string
+
+    fields = {
+        "Message": "foo",
+        "MessageId": "bar",
+        "Timestamp": "1435697129",
+        "TopicArn": "baz",
+        "Type": "Notification",
+    }
+    assert (
+        string_to_sign(fields)
+        == b"Message\nfoo\nMessageId\nbar\nTimestamp\n1435697129\nTopicArn\nbaz\nType\nNotification\n"
+    )
+    # PayPal-Python-SDK test/unit_tests/notifications_test.py (0d704e7d), test_get_expected_sig:
+    # transmission_id|timestamp|webhook_id|str(zlib.crc32(event_body) & 0xffffffff).
+    body = b'{"id":"WH-0G2756385H040842W-5Y612302CV158622M"}'
+    expected = (
+        f"dfb3be50-fd74-11e4-8bf3-77339302725b|2015-05-18T15:45:13Z|4JH86294D6297924G|{zlib.crc32(body) & 0xFFFFFFFF}"
+    )
+    assert (
+        signed_string("dfb3be50-fd74-11e4-8bf3-77339302725b", "2015-05-18T15:45:13Z", WEBHOOK_ID, body)
+        == expected.encode()
+    )

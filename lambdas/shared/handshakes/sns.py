@@ -29,7 +29,7 @@ class SnsSubscription(Handshake):
         if kind != SUBSCRIPTION_CONFIRMATION or fields is None:
             return None
         if not subscribe_url_ok(fields):
-            return Answer.empty(400)
+            return Answer.refuse(400)
         return replace(Answer.empty(200), confirm_url=fields["SubscribeURL"])
 
 

@@ -114,7 +114,9 @@ def _parse(body: bytes) -> dict[str, str] | None:
     fields = {key: value for key, value in document.items() if key in _TEXT_FIELDS}
     if any(not isinstance(value, str) for value in fields.values()):
         return None
-    required = [name for name in SIGNED_FIELDS.get(fields.get("Type", ""), ("Type",)) if name != "Subject"]
+    if fields.get("Type") not in SIGNED_FIELDS:
+        return None
+    required = [name for name in SIGNED_FIELDS[fields["Type"]] if name != "Subject"]
     if any(name not in fields for name in (*required, "SignatureVersion", "Signature", "SigningCertURL")):
         return None
     return fields
@@ -180,6 +182,9 @@ class AwsSns(CertificateScheme):
     name: str = "aws-sns"
     # The Timestamp is signed, but SNS retries with the same signature for up to an hour.
     timestamped: bool = False
+    # SNS signs chosen fields, not the bytes: whitespace or an unsigned field (UnsubscribeURL,
+    # MessageAttributes) can change and the message still verifies.
+    signs_body: ClassVar[bool] = False
     default_handshake: ClassVar[str | None] = "aws-sns-subscription"
     key_hosts: ClassVar[re.Pattern[str]] = re.compile(r"sns\.[a-z]{2}(?:-[a-z]+)+-[0-9]\.amazonaws\.com(?:\.cn)?")
 
@@ -253,15 +258,11 @@ class AwsSns(CertificateScheme):
         return json.dumps(signed, indent=2).encode()
 
     def _sign(self, delivery: SigningInput, secret: str, options: Mapping[str, Any]) -> dict[str, str]:
-        # The signature is in the message (``envelope``); these are the headers SNS sends with it.
-        fields = message(delivery.body)
-        if fields is None:
+        # The signature is in the message (``envelope``). The x-amz-sns-* headers SNS sends
+        # with it are neither signed nor read, so a signer writes none.
+        if message(delivery.body) is None:
             raise ValueError("aws-sns signs a message, not a body: wrap the body with envelope() first")
-        return {
-            "x-amz-sns-message-type": fields["Type"],
-            "x-amz-sns-message-id": fields["MessageId"],
-            "x-amz-sns-topic-arn": fields["TopicArn"],
-        }
+        return {}
 
     # ------------------------------------------------------------------ what the signature covers
 

@@ -115,8 +115,11 @@ class PayPal(CertificateScheme):
         return secret.encode() if _WEBHOOK_ID.fullmatch(secret) else None
 
     def secret_for_key(self, key: bytes) -> str:
+        # An empty key stays empty (no webhook id): it must verify nothing.
         text = key.decode("ascii", "replace")
-        return text if _WEBHOOK_ID.fullmatch(text) else hashlib.sha256(key).hexdigest()[:32].upper()
+        if not key or _WEBHOOK_ID.fullmatch(text):
+            return text
+        return hashlib.sha256(key).hexdigest()[:32].upper()
 
     def example_secret(self, seed: bytes) -> str:
         # PayPal's webhook ids are 17 upper-case letters and digits (4JH86294D6297924G).

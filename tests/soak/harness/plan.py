@@ -141,12 +141,15 @@ def plan(pipeline: LocalPipeline, options: SoakOptions, rng: random.Random) -> t
 def resign(webhook: SignedWebhook, pipeline: LocalPipeline, source: str, *, secret: str, now: int) -> SignedWebhook:
     """The same body and delivery id, signed again at ``now`` (what a provider's redelivery looks like)."""
     from shared.schemes import get_scheme
+    from webhook_kit.local.certificates import signing_options
 
     spec = pipeline.config.source(source)
     headers = dict(webhook.headers)
+    # PayPal signs with a private key: the kit's test key, as send signed the original.
+    options = {**spec.verifier_options(), **signing_options(spec.scheme)}
     headers.update(
         get_scheme(spec.scheme).sign(
-            webhook.body, secret, timestamp=now, options=spec.verifier_options(), delivery_id=webhook.delivery_id
+            webhook.body, secret, timestamp=now, options=options, delivery_id=webhook.delivery_id
         )
     )
     return SignedWebhook(url=webhook.url, body=webhook.body, headers=headers, delivery_id=webhook.delivery_id)
