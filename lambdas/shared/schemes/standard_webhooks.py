@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import Check, Scheme, SigningInput, any_key_signs
+from .base import Check, Scheme, SchemeConfigError, SigningInput, any_key_signs
 from .helpers import BASE62, IdShape, b64, body_field, body_sha256, clean_id, mac
 from .public_keys import (
     ED25519_KEY_BYTES,
@@ -158,7 +158,18 @@ class StandardWebhooks(Scheme):
     def delivery_id(self, request: Request, options: Mapping[str, Any]) -> str | None:
         return clean_id(request.header(f"{self._prefix_for(request)}-id"))
 
+    def validate_options(self, options: Mapping[str, Any]) -> None:
+        path = options.get("event_type_field")
+        if path is not None and (not isinstance(path, str) or not path):
+            raise SchemeConfigError(
+                "options.event_type_field must be a dotted JSON path in the body, e.g. event_type (Lithic)"
+            )
+
     def event_type(self, request: Request, options: Mapping[str, Any]) -> str | None:
+        # A provider may name its event elsewhere in the signed body (Lithic: event_type).
+        path = options.get("event_type_field")
+        if path:
+            return body_field(request, str(path))
         return body_field(request, "type", "eventType")
 
     def signature_headers(self, options: Mapping[str, Any]) -> frozenset[str]:
