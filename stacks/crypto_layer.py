@@ -1,6 +1,6 @@
 """The verifier's ``cryptography`` layer: arm64 / CPython 3.13 wheels that pip fetches at synth, without Docker.
 
-Public-key schemes (``Scheme.needs_cryptography``: Ed25519, ECDSA, RSA certificates)
+Public-key schemes (``Scheme.uses_cryptography``: Ed25519, ECDSA, RSA certificates)
 verify with ``cryptography``, which Lambda's Python runtime does not provide. A
 deployment with such a source gets a layer of the releases pinned in
 requirements-crypto-layer.txt, attached to the verifier alone; a deployment of HMAC
@@ -68,7 +68,7 @@ _PIP_TIMEOUT_SECONDS = 600
 
 def sources_needing_cryptography(sources: Iterable[SourceConfig]) -> list[str]:
     """The names of the sources whose scheme verifies with ``cryptography``."""
-    return [source.name for source in sources if SCHEMES[source.scheme].needs_cryptography]
+    return [source.name for source in sources if SCHEMES[source.scheme].uses_cryptography(source.verifier_options())]
 
 
 class LayerBuildError(RuntimeError):

@@ -27,17 +27,17 @@ SchemeName = Literal[
     "paddle",
     "generic-hmac",
     "shared-token",
+    "discord",
+    "telnyx",
+    "sendgrid",
+    "aws-sns",
+    "paypal",
     "hubspot",
     "box",
     "workos",
     "adyen",
     "mailgun",
     "twitch",
-    "discord",
-    "telnyx",
-    "sendgrid",
-    "aws-sns",
-    "paypal",
     "easypost",
     "cloudinary",
     "mux",
@@ -85,6 +85,10 @@ class GenericHmacOptions(StrictModel):
         return self
 
 
+# The schemes whose sources choose HMAC (whsec_) or Ed25519 (whpk_, v1a) keys.
+ED25519_SCHEMES = ("standard-webhooks", "svix")
+
+
 class SourceConfig(StrictModel):
     """One webhook sender: its URL segment, how it signs, and how its queue is drained."""
 
@@ -107,6 +111,11 @@ class SourceConfig(StrictModel):
     allowed_cidrs: tuple[str, ...] = ()
     public_url: str | None = Field(default=None, description="The URL the provider signs (Twilio, Square).")
     generic: GenericHmacOptions | None = None
+    ed25519: bool = Field(
+        default=False,
+        description="standard-webhooks / svix (and providers signing with them): the secret is an Ed25519 key "
+        "(whpk_) and deliveries are signed v1a; the verifier then gets the cryptography layer.",
+    )
     enforce: bool = Field(
         default=True,
         description="false: a request that fails verification is still queued (marked unverified) and counted, "
@@ -212,6 +221,11 @@ class SourceConfig(StrictModel):
             raise ValueError(
                 "public_url must not have a query string or fragment: the query is taken from each request"
             )
+        if self.ed25519 and self.scheme not in ED25519_SCHEMES:
+            raise ValueError(
+                f"ed25519 = true is for schemes {' and '.join(ED25519_SCHEMES)} (v1a signatures), not {self.scheme!r}: "
+                "leave it out"
+            )
         if self.scheme == "shared-token" and self.provider is None:
             raise ValueError(
                 "scheme 'shared-token' is only for providers of the catalogue (provider = \"okta\", ...): a "
@@ -283,4 +297,6 @@ class SourceConfig(StrictModel):
             options["public_url"] = self.public_url
         if self.generic is not None:
             options.update(self.generic.model_dump(exclude_none=True))
+        if self.ed25519:
+            options["ed25519"] = True
         return options

@@ -423,3 +423,18 @@ def test_a_dead_letter_queue_keeping_messages_shorter_than_the_queue_is_refused(
     data["queue_retention_days"], data["dead_letter_retention_days"] = 14, 7
     message = _error(data)
     assert "dead_letter_retention_days 7" in message and "queue_retention_days 14" in message
+
+
+def test_ed25519_is_for_standard_webhooks_and_svix_sources_and_alone_brings_the_cryptography_layer() -> None:
+    from stacks.crypto_layer import sources_needing_cryptography
+
+    assert "ed25519 = true is for schemes standard-webhooks and svix" in _error(
+        _with_source(name="pay", scheme="stripe", ed25519=True)
+    )
+    hmac_only = parse_config(_with_source(name="shop", scheme="standard-webhooks"))
+    signed_v1a = parse_config(_with_source(name="shop", provider="clerk", scheme=None, ed25519=True))
+    assert signed_v1a.sources[0].verifier_options()["ed25519"] is True
+    assert sources_needing_cryptography(hmac_only.sources) == []
+    assert sources_needing_cryptography(signed_v1a.sources) == ["shop"]
+    # The shipped configuration deploys without the layer (and synthesizes offline).
+    assert sources_needing_cryptography(load_config(ROOT / "webhook-kit.toml").sources) == []

@@ -301,10 +301,18 @@ SVIX_V1A = next(vector for vector in V1A if vector["name"] == "svix-server-v1a-e
 SVIX_PUBLIC = "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4="
 
 
-def _std(headers: dict[str, str], body: bytes, secrets: list[str], now: int) -> bool:
+def _std(headers: dict[str, str], body: bytes, secrets: list[str], now: int, ed25519: bool = True) -> bool:
+    # v1a is verified only for a source that says its keys are Ed25519 (and so has the layer).
     return get_scheme("standard-webhooks").verify(
-        Request(headers=headers, body=body), secrets, now=now, tolerance_seconds=300, options={}
+        Request(headers=headers, body=body), secrets, now=now, tolerance_seconds=300, options={"ed25519": ed25519}
     )
+
+
+def test_v1a_is_not_verified_for_a_source_without_ed25519_so_it_never_needs_the_layer() -> None:
+    body = SVIX_V1A["body"].encode()
+    assert not _std(SVIX_V1A["headers"], body, [SVIX_PUBLIC], SVIX_V1A["now"], ed25519=False)
+    scheme = get_scheme("standard-webhooks")
+    assert (scheme.uses_cryptography({}), scheme.uses_cryptography({"ed25519": True})) == (False, True)
 
 
 def test_the_svix_v1a_vector_verifies_with_its_whpk_public_key_and_its_whsk_secret_key() -> None:

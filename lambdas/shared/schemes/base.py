@@ -226,6 +226,10 @@ class Scheme(ABC):
         """Raise ``SchemeConfigError`` for options that cannot work; most schemes take none."""
         return None
 
+    def uses_cryptography(self, options: Mapping[str, Any]) -> bool:
+        """Whether a source with these options verifies with ``cryptography`` (its verifier gets the layer)."""
+        return self.needs_cryptography
+
     # ----------------------------------------------------------------- signing
 
     def sign(

@@ -73,8 +73,12 @@ class StandardWebhooks(Scheme):
     fallback_prefix: str = ""
     id_shape: IdShape | None = _MESSAGE_ID
 
-    # v1a (a whpk_ or whsk_ secret) needs it; a source with whsec_ secrets never imports it.
+    # v1a (a whpk_ or whsk_ secret) needs it, and only a source with options.ed25519
+    # verifies v1a: every other source never imports it, and deploys without the layer.
     needs_cryptography: ClassVar[bool] = True
+
+    def uses_cryptography(self, options: Mapping[str, Any]) -> bool:
+        return options.get("ed25519") is True
 
     def key(self, secret: str) -> bytes | None:
         """The HMAC key of a ``whsec_`` secret, or the ``Ed25519Key`` of a ``whpk_`` or ``whsk_`` one."""
@@ -122,7 +126,9 @@ class StandardWebhooks(Scheme):
         provided = [entry[3:] for entry in entries if entry.startswith("v1,")]
         asymmetric = [entry[4:] for entry in entries if entry.startswith("v1a,")]
         hmac_keys = [key for key in keys if not isinstance(key, Ed25519Key)]
-        public_keys = [key for key in keys if isinstance(key, Ed25519Key)]
+        # v1a only where the source says its secrets are Ed25519 keys (and so has the layer).
+        ed25519 = self.uses_cryptography(check.options)
+        public_keys = [key for key in keys if isinstance(key, Ed25519Key)] if ed25519 else []
         verified = False
         if provided and hmac_keys:
             verified |= any_key_signs(
@@ -159,6 +165,8 @@ class StandardWebhooks(Scheme):
         return clean_id(request.header(f"{self._prefix_for(request)}-id"))
 
     def validate_options(self, options: Mapping[str, Any]) -> None:
+        if "ed25519" in options and not isinstance(options["ed25519"], bool):
+            raise SchemeConfigError("options.ed25519 must be true or false")
         path = options.get("event_type_field")
         if path is not None and (not isinstance(path, str) or not path):
             raise SchemeConfigError(
