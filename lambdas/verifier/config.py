@@ -112,7 +112,7 @@ def _source(name: str, spec: Any) -> SourceConfig:
     if not isinstance(spec, dict):
         raise ConfigError(f"{where} must be an object")
     scheme = spec.get("scheme")
-    if scheme not in SCHEMES:
+    if not isinstance(scheme, str) or scheme not in SCHEMES:
         raise ConfigError(f"{where}.scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
     for key in ("queue_url", "secret_arn"):
         if not isinstance(spec.get(key), str) or not spec[key]:

@@ -79,11 +79,32 @@ def _aws_adapters(config: VerifierConfig) -> AwsAdapters:
     )
 
 
-def _web() -> Web:
-    # Built at the cold start; it loads no cryptography (the certificate schemes do, when they verify).
-    from verifier.web import UrllibWeb
+class _FirstUseWeb:
+    """The HTTP client (verifier.web.UrllibWeb), imported and built when a request first needs it.
 
-    return UrllibWeb()
+    Only certificate schemes and SNS confirmations use it: a verifier whose sources
+    never fetch imports neither urllib's client nor every scheme's key hosts.
+    """
+
+    def __init__(self) -> None:
+        self._web: Web | None = None
+
+    def _client(self) -> Web:
+        if self._web is None:
+            from verifier.web import UrllibWeb
+
+            self._web = UrllibWeb()
+        return self._web
+
+    def fetch_key(self, url: str) -> bytes:
+        return self._client().fetch_key(url)
+
+    def confirm(self, url: str) -> None:
+        self._client().confirm(url)
+
+
+def _web() -> Web:
+    return _FirstUseWeb()
 
 
 def runtime() -> Runtime:

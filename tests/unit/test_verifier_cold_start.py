@@ -1,4 +1,5 @@
-"""A verifier whose sources all use HMAC never imports ``cryptography``, so its cold start does not pay for it.
+"""A verifier whose sources all use HMAC never imports ``cryptography``, nor the modules of schemes and
+handshakes it does not use, so its cold start does not pay for them.
 
 Only the public-key schemes (``Scheme.needs_cryptography``) may import it, and only
 inside their functions. The check runs in a fresh interpreter (this one has long
@@ -59,6 +60,8 @@ print("RESULT " + json.dumps({
     "available": importlib.util.find_spec("cryptography") is not None,
     "imported": sorted(m for m in sys.modules if m.partition(".")[0] == "cryptography"),
     "schemes": "shared.schemes" in sys.modules,
+    "scheme_modules": sorted(m for m in sys.modules if m.startswith(("shared.schemes.", "shared.handshakes."))),
+    "web": "verifier.web" in sys.modules,
 }))
 """
 
@@ -96,6 +99,11 @@ def test_a_verifier_with_only_hmac_sources_never_imports_cryptography() -> None:
     assert child.returncode == 0, child.stderr
     result = json.loads(next(line for line in child.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert result["statuses"] == dict.fromkeys(SOURCES, 202)
-    # Importable here, and every scheme module loaded (the public-key ones too): it simply was not imported.
+    # Importable here: it simply was not imported.
     assert result["available"] and result["schemes"]
     assert result["imported"] == []
+    # Only the modules of the schemes (and Slack's default handshake) these sources use, their
+    # shared helpers, and not the verifier's HTTP client (each is imported on first use).
+    used = {"base", "helpers", "request", "github", "slack", "timestamp_hex", "shopify", "generic_hmac"}
+    assert set(result["scheme_modules"]) == {f"shared.schemes.{name}" for name in used} | {"shared.handshakes.slack"}
+    assert result["web"] is False

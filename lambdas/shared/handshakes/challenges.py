@@ -25,7 +25,7 @@ import hmac
 
 from shared.schemes.request import Request
 
-from . import Answer, Context, Handshake, register
+from . import Answer, Context, Handshake
 
 
 def token_matches(expected: str | None, provided: str | None) -> bool:
@@ -111,9 +111,3 @@ class TrelloHead(Handshake):
 
     def before_verification(self, request: Request, context: Context) -> Answer | None:
         return Answer.empty() if request.method == "HEAD" else None
-
-
-register(MetaHubChallenge())
-register(DropboxChallenge())
-register(OktaVerification())
-register(TrelloHead())

@@ -13,7 +13,7 @@ from __future__ import annotations
 from shared.schemes.helpers import json_body
 from shared.schemes.request import Request
 
-from . import Answer, Context, Handshake, register
+from . import Answer, Context, Handshake
 
 PING = 1
 PONG = 1
@@ -28,6 +28,3 @@ class DiscordPing(Handshake):
         if not isinstance(document, dict) or type(document.get("type")) is not int or document["type"] != PING:
             return None
         return Answer.json({"type": PONG})
-
-
-register(DiscordPing())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from shared.schemes.request import Request
 
-from . import Answer, Context, Handshake, register
+from . import Answer, Context, Handshake
 
 
 class GraphValidationToken(Handshake):
@@ -23,6 +23,3 @@ class GraphValidationToken(Handshake):
             return None
         # Given twice, or not echoable: refused, never queued (a notification has no such parameter).
         return Answer.echo(request.query_value("validationToken"), spaces=True) or Answer.refuse(400)
-
-
-register(GraphValidationToken())

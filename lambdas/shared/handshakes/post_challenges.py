@@ -24,7 +24,7 @@ from shared.schemes.helpers import any_equal, field, json_body, mac
 from shared.schemes.request import Request
 from shared.schemes.twitch import MESSAGE_TYPE
 
-from . import NOSNIFF, Answer, Context, Handshake, register
+from . import NOSNIFF, Answer, Context, Handshake
 
 # Zoom's plainToken is 16 random bytes in base64url (22 characters). A little room
 # either way, but never ":" (its signed strings are "v0:{timestamp}:{body}") nor
@@ -161,10 +161,3 @@ class NotionVerificationTokenCapture(Handshake):
         if not CAPTURED_SECRET.fullmatch(token) or not capture_armed(request, context):
             return Answer.refuse(401)
         return replace(Answer.empty(200), store_secret=token)
-
-
-register(ZoomUrlValidation())
-register(TwitchCallbackVerification())
-register(XeroIntentToReceive())
-register(AsanaHookSecretCapture())
-register(NotionVerificationTokenCapture())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared.schemes.helpers import json_body
 from shared.schemes.request import Request
 
-from . import Answer, Context, Handshake, register
+from . import Answer, Context, Handshake
 
 
 class SlackUrlVerification(Handshake):
@@ -20,6 +20,3 @@ class SlackUrlVerification(Handshake):
         if Answer.echo(challenge) is None:
             return Answer.json({"challenge": ""})
         return Answer.json({"challenge": challenge})
-
-
-register(SlackUrlVerification())

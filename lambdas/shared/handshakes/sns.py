@@ -15,7 +15,7 @@ from dataclasses import replace
 from shared.schemes.aws_sns import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION, message, subscribe_url_ok
 from shared.schemes.request import Request
 
-from . import Answer, Context, Handshake, register
+from . import Answer, Context, Handshake
 
 
 class SnsSubscription(Handshake):
@@ -31,6 +31,3 @@ class SnsSubscription(Handshake):
         if not subscribe_url_ok(fields):
             return Answer.refuse(400)
         return replace(Answer.empty(200), confirm_url=fields["SubscribeURL"])
-
-
-register(SnsSubscription())

@@ -10,65 +10,80 @@ provider: docs/signatures.md, "Adding a provider".
 
 from __future__ import annotations
 
-from .adyen import Adyen
-from .aws_sns import AwsSns
-from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
-from .box import Box
-from .buildkite import BUILDKITE
-from .certificates import CertificateScheme, key_host_patterns
-from .cloudinary import Cloudinary
-from .easypost import EasyPost
-from .ecdsa import SendGrid
-from .ed25519 import DISCORD, TELNYX
-from .generic_hmac import GenericHmac
-from .github import GitHub
-from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
-from .hubspot import HubSpot
-from .mailgun import Mailgun
-from .mux import MUX
-from .paypal import PayPal
-from .request import MAX_HEADER_COMBINATIONS, Headers, Request
-from .shared_token import SharedToken
-from .shopify import Shopify
-from .slack import Slack
-from .square import Square
-from .standard_webhooks import StandardWebhooks
-from .timestamp_hex import PADDLE, STRIPE
-from .twilio import MAX_TWILIO_FORM_FIELDS, Twilio, twilio_json_query
-from .twitch import Twitch
-from .workos import WorkOS
+import importlib
+from typing import TYPE_CHECKING, Any
 
-SCHEMES: dict[str, Scheme] = {
-    scheme.name: scheme
-    for scheme in (
-        StandardWebhooks(),
-        StandardWebhooks(name="svix", prefix="svix", fallback_prefix="webhook"),
-        STRIPE,
-        GitHub(),
-        Shopify(),
-        Slack(),
-        Twilio(),
-        Square(),
-        PADDLE,
-        GenericHmac(),
-        SharedToken(),
-        HubSpot(),
-        Box(),
-        WorkOS(),
-        Adyen(),
-        Mailgun(),
-        Twitch(),
-        DISCORD,
-        TELNYX,
-        SendGrid(),
-        AwsSns(),
-        PayPal(),
-        EasyPost(),
-        Cloudinary(),
-        MUX,
-        BUILDKITE,
-    )
+from shared.registry import Entry, LazyRegistry
+
+from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
+from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
+from .request import MAX_HEADER_COMBINATIONS, Headers, Request
+
+if TYPE_CHECKING:
+    from .certificates import CertificateScheme, key_host_patterns
+    from .generic_hmac import GenericHmac
+    from .standard_webhooks import StandardWebhooks
+    from .twilio import MAX_TWILIO_FORM_FIELDS, twilio_json_query
+
+
+def _scheme(module: str, attribute: str, **arguments: Any) -> Entry:
+    """A scheme class of ``module`` and its arguments (none for most)."""
+    return (f"{__name__}.{module}", attribute, arguments)
+
+
+def _instance(module: str, attribute: str) -> Entry:
+    """A scheme ``module`` builds itself (its options are fixed there)."""
+    return (f"{__name__}.{module}", attribute, None)
+
+
+# Each module is imported when its scheme is first asked for (shared.registry): a
+# verifier imports the schemes its sources use, never the rest.
+SCHEMES: LazyRegistry[Scheme] = LazyRegistry(
+    {
+        "standard-webhooks": _scheme("standard_webhooks", "StandardWebhooks"),
+        "svix": _scheme("standard_webhooks", "StandardWebhooks", name="svix", prefix="svix", fallback_prefix="webhook"),
+        "stripe": _instance("timestamp_hex", "STRIPE"),
+        "github": _scheme("github", "GitHub"),
+        "shopify": _scheme("shopify", "Shopify"),
+        "slack": _scheme("slack", "Slack"),
+        "twilio": _scheme("twilio", "Twilio"),
+        "square": _scheme("square", "Square"),
+        "paddle": _instance("timestamp_hex", "PADDLE"),
+        "generic-hmac": _scheme("generic_hmac", "GenericHmac"),
+        "shared-token": _scheme("shared_token", "SharedToken"),
+        "adyen": _scheme("adyen", "Adyen"),
+        "mailgun": _scheme("mailgun", "Mailgun"),
+        "discord": _instance("ed25519", "DISCORD"),
+        "telnyx": _instance("ed25519", "TELNYX"),
+        "sendgrid": _scheme("ecdsa", "SendGrid"),
+        "aws-sns": _scheme("aws_sns", "AwsSns"),
+        "paypal": _scheme("paypal", "PayPal"),
+        "hubspot": _scheme("hubspot", "HubSpot"),
+        "box": _scheme("box", "Box"),
+        "workos": _scheme("workos", "WorkOS"),
+        "twitch": _scheme("twitch", "Twitch"),
+        "easypost": _scheme("easypost", "EasyPost"),
+        "cloudinary": _scheme("cloudinary", "Cloudinary"),
+        "mux": _instance("mux", "MUX"),
+        "buildkite": _instance("buildkite", "BUILDKITE"),
+    }
+)
+
+# What the package exports from its scheme modules, imported when first used.
+_EXPORTED_FROM = {
+    "CertificateScheme": "certificates",
+    "key_host_patterns": "certificates",
+    "GenericHmac": "generic_hmac",
+    "StandardWebhooks": "standard_webhooks",
+    "MAX_TWILIO_FORM_FIELDS": "twilio",
+    "twilio_json_query": "twilio",
 }
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTED_FROM:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTED_FROM[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_scheme(name: str) -> Scheme:
