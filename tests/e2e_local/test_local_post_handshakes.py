@@ -179,3 +179,24 @@ def test_graphs_validation_token_is_echoed_and_a_notifications_client_state_neve
     assert secret.encode() not in event.body
     assert "clientState" not in json.loads(event.body)["value"][0]
     assert json.loads(event.body)["value"][0]["changeType"] == "created"
+
+
+def test_discords_ping_is_answered_pong_after_the_signature_check_and_not_queued(
+    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+) -> None:
+    source = "t-discord"
+    ping = tmp_path / "ping.json"
+    ping.write_text(json.dumps({"id": "1", "application_id": "2", "type": 1, "version": 1}))
+    webhook = signed(pipeline, source, body_file=ping)
+
+    unsigned = http.post(webhook.url, data=webhook.body, headers={"Content-Type": "application/json"}, timeout=10)
+    response = post(http, webhook)
+
+    assert unsigned.status_code == 401
+    assert (response.status_code, response.json()) == (200, {"type": 1})
+    barrier = tmp_path / "interaction.json"
+    barrier.write_text(json.dumps({"id": "3", "application_id": "2", "type": 2, "version": 1, "data": {"name": "x"}}))
+    event = signed(pipeline, source, body_file=barrier)
+    accepted = post(http, event)
+    assert accepted.status_code == 202, accepted.text
+    _processed_only(pipeline, source, accepted.json()["id"])
