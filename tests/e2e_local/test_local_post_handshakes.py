@@ -11,7 +11,9 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 from e2e_support import Ledger, post, signed, wait_for_stage
 
@@ -21,17 +23,26 @@ from webhook_kit.local import LocalPipeline
 PROCESSOR_STAGES = {"processed", "duplicate", "unhandled", "retried", "dead-lettered", "error"}
 
 
-def _processed_only(pipeline: LocalPipeline, source: str, delivery_id: str) -> None:
-    """The barrier was processed, and nothing else of ``source`` reached a processor."""
+@pytest.fixture
+def since(pipeline: LocalPipeline) -> int:
+    """How many pipeline events there were when the test began: other tests share its sources."""
+    return len(pipeline.events)
+
+
+def _processed_only(pipeline: LocalPipeline, source: str, delivery_id: str, since: int) -> None:
+    """The barrier was processed, and nothing else of ``source`` reached a processor since the test began
+    (a delivery another test sent earlier may still finish meanwhile: it is not this test's)."""
     wait_for_stage(pipeline, delivery_id, "processed")
-    seen = {
-        event.delivery_id for event in pipeline.events if event.source == source and event.stage in PROCESSOR_STAGES
-    }
-    assert seen == {delivery_id}
+    events = list(pipeline.events)
+
+    def processed(batch: list[Any]) -> set[str | None]:
+        return {event.delivery_id for event in batch if event.source == source and event.stage in PROCESSOR_STAGES}
+
+    assert processed(events[since:]) - processed(events[:since]) == {delivery_id}
 
 
 def test_zooms_url_validation_is_answered_after_the_signature_check_and_not_queued(
-    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+    since: int, pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
 ) -> None:
     source, secret = "t-zoom", pipeline.sources["t-zoom"].secret
     validation = tmp_path / "validation.json"
@@ -51,11 +62,11 @@ def test_zooms_url_validation_is_answered_after_the_signature_check_and_not_queu
     barrier.write_text(json.dumps({"event": "meeting.started", "payload": {"object": {"id": "1"}}}))
     event = signed(pipeline, source, body_file=barrier)
     assert post(http, event).status_code == 202
-    _processed_only(pipeline, source, body_sha256(event.body))
+    _processed_only(pipeline, source, body_sha256(event.body), since)
 
 
 def test_twitchs_callback_verification_is_echoed_as_text_and_a_revocation_is_queued(
-    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+    since: int, pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
 ) -> None:
     source = "t-twitch"
     verification = tmp_path / "verification.json"
@@ -77,12 +88,12 @@ def test_twitchs_callback_verification_is_echoed_as_text_and_a_revocation_is_que
     assert post(http, revoked).status_code == 202
     [event] = wait_for_stage(pipeline, revoked.delivery_id, "processed")
     assert event.event_type == "revocation"
-    _processed_only(pipeline, source, revoked.delivery_id)
+    _processed_only(pipeline, source, revoked.delivery_id, since)
     assert ledger.calls(webhook.delivery_id) == []
 
 
 def test_xeros_intent_to_receive_gets_200_signed_and_401_otherwise_and_is_not_queued(
-    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+    since: int, pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
 ) -> None:
     source = "t-xero"
     intent = tmp_path / "intent.json"
@@ -102,11 +113,11 @@ def test_xeros_intent_to_receive_gets_200_signed_and_401_otherwise_and_is_not_qu
     delivery = signed(pipeline, source, body_file=events)
     accepted = post(http, delivery)
     assert (accepted.status_code, accepted.text) == (200, "")
-    _processed_only(pipeline, source, body_sha256(delivery.body))
+    _processed_only(pipeline, source, body_sha256(delivery.body), since)
 
 
 def test_asanas_hook_secret_handshake_is_refused_and_not_queued(
-    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+    since: int, pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
 ) -> None:
     source = "t-asana"
     presented = "b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81"
@@ -120,11 +131,11 @@ def test_asanas_hook_secret_handshake_is_refused_and_not_queued(
     event = signed(pipeline, source, body_file=body)
     assert get_scheme(pipeline.sources[source].scheme).name == "generic-hmac"
     assert post(http, event).status_code == 202
-    _processed_only(pipeline, source, body_sha256(event.body))
+    _processed_only(pipeline, source, body_sha256(event.body), since)
 
 
 def test_notions_verification_token_is_never_echoed_or_queued_and_events_verify(
-    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+    since: int, pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
 ) -> None:
     source, secret = "t-notion", pipeline.sources["t-notion"].secret
     presented = "secret_abc123_verification_token"
@@ -151,11 +162,11 @@ def test_notions_verification_token_is_never_echoed_or_queued_and_events_verify(
     event.write_text(json.dumps({"id": "{{delivery_id}}", "type": "page.created", "entity": {"type": "page"}}))
     delivery = signed(pipeline, source, body_file=event)
     assert post(http, delivery).status_code == 202
-    _processed_only(pipeline, source, delivery.delivery_id)
+    _processed_only(pipeline, source, delivery.delivery_id, since)
 
 
 def test_graphs_validation_token_is_echoed_and_a_notifications_client_state_never_reaches_the_handler(
-    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session
+    since: int, pipeline: LocalPipeline, ledger: Ledger, http: requests.Session
 ) -> None:
     source = "t-graph"
     token = "Validation: Testing client application reachability for subscription Request-Id: 3f1f9f6e-0d1c"
@@ -174,7 +185,7 @@ def test_graphs_validation_token_is_echoed_and_a_notifications_client_state_neve
     response = post(http, notification)
     assert response.status_code == 202, response.text
     delivery_id = response.json()["id"]
-    _processed_only(pipeline, source, delivery_id)
+    _processed_only(pipeline, source, delivery_id, since)
     [(event, _)] = ledger.calls(delivery_id)
     assert secret.encode() not in event.body
     assert "clientState" not in json.loads(event.body)["value"][0]
@@ -182,7 +193,7 @@ def test_graphs_validation_token_is_echoed_and_a_notifications_client_state_neve
 
 
 def test_discords_ping_is_answered_pong_after_the_signature_check_and_not_queued(
-    pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
+    since: int, pipeline: LocalPipeline, ledger: Ledger, http: requests.Session, tmp_path: Path
 ) -> None:
     source = "t-discord"
     ping = tmp_path / "ping.json"
@@ -199,4 +210,4 @@ def test_discords_ping_is_answered_pong_after_the_signature_check_and_not_queued
     event = signed(pipeline, source, body_file=barrier)
     accepted = post(http, event)
     assert accepted.status_code == 202, accepted.text
-    _processed_only(pipeline, source, accepted.json()["id"])
+    _processed_only(pipeline, source, accepted.json()["id"], since)
