@@ -8,15 +8,14 @@ GitHub and Stripe (which capture nothing) with a created and an existing secret.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from cfnlint.api import lint_all
 
 from shared.handshakes import get_handshake
 from stacks.config import parse_config
-from tests.infrastructure.conftest import ROOT, Synthesized, synthesize
+from tests.infrastructure.compliance import cfn_lint_errors, checkov_report
+from tests.infrastructure.conftest import Synthesized, synthesize
 from tests.infrastructure.iam import actions_of, function_by_handler, resources_of, role_statements
 
 NOTION_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks/notion"
@@ -81,32 +80,11 @@ def test_cdk_nag_has_no_unsuppressed_finding(stack: Synthesized) -> None:
 
 
 def test_cfn_lint_reports_no_error(stack: Synthesized) -> None:
-    errors = [
-        f"{where}: {m.rule.id} {m.message}"
-        for where, template in stack.templates().items()
-        for m in lint_all(json.dumps(template))
-        if m.rule.id.startswith("E")
-    ]
-    assert errors == []
+    assert cfn_lint_errors(stack.templates()) == []
 
 
 def test_checkov_reports_nothing_unskipped(stack: Synthesized, tmp_path: Path) -> None:
-    checkov = ROOT / ".venv-checkov" / "bin" / "checkov"
-    if not checkov.exists():
-        pytest.fail(f"{checkov} is missing: `make install` creates it")
-    for name, template in stack.templates().items():
-        (tmp_path / f"{name}.template.json").write_text(json.dumps(template))
-    result = subprocess.run(  # noqa: S603 - the pinned checkov on files we wrote
-        [str(checkov), "--directory", str(tmp_path), "--framework", "cloudformation", "--output", "json", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(result.stdout or "{}")
-    if isinstance(report, list):
-        (report,) = report
-    failed = [(f["check_id"], f["resource"]) for f in report.get("results", {}).get("failed_checks", [])]
-    assert failed == []
-    summary = report.get("summary", report)
+    report = checkov_report(stack.templates(), tmp_path)
+    assert [(f["check_id"], f["resource"]) for f in report["results"]["failed_checks"]] == []
+    summary = report["summary"]
     assert summary["failed"] == 0 and summary["parsing_errors"] == 0

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.infrastructure.conftest import ROOT, Synthesized
-
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-
-
-def _scan(templates: dict[str, dict[str, Any]], tmp_path: Path) -> dict[str, Any]:
-    """Checkov's report on the templates, written as cdk.out holds them: one file a stack."""
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: `make install` creates it")
-    for name, template in templates.items():
-        (tmp_path / f"{name}.template.json").write_text(json.dumps(template))
-    result = subprocess.run(  # noqa: S603 - the pinned checkov on files we wrote
-        [str(CHECKOV), "--directory", str(tmp_path), "--framework", "cloudformation", "--output", "json", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(result.stdout or "{}")
-    if isinstance(report, list):  # one report per framework
-        (report,) = report
-    if not report.get("results") and report.get("failed", 0) == 0:
-        # --quiet with nothing failed prints the bare summary
-        return {"summary": report, "results": {"failed_checks": []}}
-    return report
+from tests.infrastructure.compliance import checkov_report
+from tests.infrastructure.conftest import Synthesized
 
 
 @pytest.fixture(params=["default_stack", "variant_stack"])
@@ -44,7 +18,7 @@ def synth(request: pytest.FixtureRequest) -> Synthesized:
 def test_checkov_reports_no_unskipped_finding(synth: Synthesized, tmp_path: Path) -> None:
     templates = synth.templates()
     assert len(templates) > len(synth.config.sources)  # each source's nested stack, and the alarm groups'
-    report = _scan(templates, tmp_path)
+    report = checkov_report(templates, tmp_path)
     failed = [(f["check_id"], f["file_path"], f["resource"]) for f in report["results"]["failed_checks"]]
     assert failed == []
     summary = report["summary"]
@@ -68,5 +42,5 @@ def test_every_checkov_skip_says_why(synth: Synthesized) -> None:
 
 def test_checkov_would_report_an_unencrypted_public_bucket(tmp_path: Path) -> None:
     template = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}}}}
-    report = _scan({"Root": {"Resources": {}}, "Nested": template}, tmp_path)
+    report = checkov_report({"Root": {"Resources": {}}, "Nested": template}, tmp_path)
     assert {f["check_id"] for f in report["results"]["failed_checks"]} >= {"CKV_AWS_18", "CKV_AWS_21"}

@@ -6,9 +6,7 @@ A deployment of four sources: Meta (allow-listed), Okta and Dropbox answer a GET
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,12 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
-from cfnlint.api import lint_all
 
 from stacks.config import parse_config
 from stacks.firewall import CANONICAL_PATH_REGEX, source_path_regex
 from stacks.ingress import ApiSource, WebhookApi, add_source_methods
-from tests.infrastructure.conftest import ROOT, Synthesized, synthesize
+from tests.infrastructure.compliance import cfn_lint_errors, checkov_report
+from tests.infrastructure.conftest import Synthesized, synthesize
 
 HANDSHAKES = {
     "stack_name": "WebhookKitHandshakes",
@@ -151,34 +149,13 @@ def test_cdk_nag_has_no_unsuppressed_finding(stack: Synthesized) -> None:
 
 
 def test_cfn_lint_reports_no_error(stack: Synthesized) -> None:
-    errors = [
-        f"{where}: {m.rule.id} {m.message}"
-        for where, template in stack.templates().items()
-        for m in lint_all(json.dumps(template))
-        if m.rule.id.startswith("E")
-    ]
-    assert errors == []
+    assert cfn_lint_errors(stack.templates()) == []
 
 
 def test_checkov_reports_nothing_unskipped(stack: Synthesized, tmp_path: Path) -> None:
-    checkov = ROOT / ".venv-checkov" / "bin" / "checkov"
-    if not checkov.exists():
-        pytest.fail(f"{checkov} is missing: `make install` creates it")
-    for name, template in stack.templates().items():
-        (tmp_path / f"{name}.template.json").write_text(json.dumps(template))
-    result = subprocess.run(  # noqa: S603 - the pinned checkov on files we wrote
-        [str(checkov), "--directory", str(tmp_path), "--framework", "cloudformation", "--output", "json", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(result.stdout or "{}")
-    if isinstance(report, list):
-        (report,) = report
-    failed = [(f["check_id"], f["resource"]) for f in report.get("results", {}).get("failed_checks", [])]
-    assert failed == []
-    summary = report.get("summary", report)  # --quiet with nothing failed prints the bare summary
+    report = checkov_report(stack.templates(), tmp_path)
+    assert [(f["check_id"], f["resource"]) for f in report["results"]["failed_checks"]] == []
+    summary = report["summary"]  # --quiet with nothing failed prints the bare summary
     assert summary["failed"] == 0 and summary["parsing_errors"] == 0
     assert summary["passed"] >= 50, summary  # it really scanned the templates
 
