@@ -148,11 +148,11 @@ def _source(name: str, spec: Any) -> SourceConfig:
         options=options,
         handshake=handshake,
         enforce=enforce,
-        acknowledgement=_acknowledgement(where, spec.get("acknowledgement")),
+        acknowledgement=parse_acknowledgement(where, spec.get("acknowledgement")),
     )
 
 
-def _acknowledgement(where: str, spec: Any) -> Answer | None:
+def parse_acknowledgement(where: str, spec: Any) -> Answer | None:
     """A provider's expected answer to an accepted webhook: ``{"status", "body", "content_type"}``."""
     if spec is None:
         return None

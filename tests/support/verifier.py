@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.providers import PROVIDERS
 from tests.support.lambda_context import LambdaContext
 from verifier.adapters import DependencyError, SecretConflict, parse_secret
+from verifier.config import SourceConfig, parse_acknowledgement
 
 EVENT_TEMPLATE = json.loads((Path(__file__).parents[1] / "unit" / "vectors" / "apigateway_rest_event.json").read_text())
 
@@ -101,3 +103,27 @@ def attributes(message: dict[str, Any]) -> dict[str, str]:
 
 
 __all__ = ["EVENT_TEMPLATE", "FakeAws", "LambdaContext", "api_event", "attributes"]
+
+
+def provider_source(
+    provider: str,
+    *,
+    queue_url: str,
+    secret_arn: str,
+    name: str | None = None,
+    enforce: bool = True,
+) -> SourceConfig:
+    """The verifier's source for a catalogue provider, as the stack's source table describes it:
+    the entry's scheme and options, the handshake it answers, its acknowledgement."""
+    entry = PROVIDERS[provider]
+    answer = dict(entry.answer) if entry.answer is not None else None
+    return SourceConfig(
+        name=name or provider,
+        scheme=entry.scheme,
+        queue_url=queue_url,
+        secret_arn=secret_arn,
+        options=dict(entry.options),
+        handshake=entry.answered_handshake,
+        enforce=enforce,
+        acknowledgement=parse_acknowledgement(provider, answer),
+    )

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from shared.providers import PROVIDERS
-from tests.support.verifier import FakeAws, api_event, attributes
-from verifier.config import SourceConfig, VerifierConfig
+from tests.support.verifier import FakeAws, api_event, attributes, provider_source
+from verifier.config import VerifierConfig
 from verifier.core import Outcome, process
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhooks/graph"
@@ -28,14 +28,8 @@ TOKEN = "Validation: Testing client application reachability for subscription Re
 
 
 def _run(event: dict[str, Any]) -> tuple[Outcome, FakeAws]:
-    source = SourceConfig(
-        name="graph",
-        scheme=GRAPH.scheme,
-        queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/graph",
-        secret_arn=ARN,
-        options=dict(GRAPH.options),
-        handshake=GRAPH.handshake_kind,
-    )
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/graph"
+    source = provider_source("microsoft-graph", name="graph", queue_url=queue, secret_arn=ARN)
     aws = FakeAws()
     aws.set_secrets(ARN, SECRET)
     return process(event, config=VerifierConfig(sources={"graph": source}), adapters=aws, now=1.7e9), aws

@@ -18,9 +18,9 @@ import pytest
 
 from shared.handshakes import HANDSHAKES, NOSNIFF, Answer, get_handshake
 from shared.providers import PROVIDERS
-from tests.support.verifier import FakeAws, api_event
+from tests.support.verifier import FakeAws, api_event, provider_source
 from verifier.adapters import capture_request_token, captured_document
-from verifier.config import SourceConfig, VerifierConfig
+from verifier.config import VerifierConfig
 from verifier.core import Outcome, process
 from webhook_kit.devsecrets import capture_url, dev_secret_document
 
@@ -45,16 +45,7 @@ NOTION_TOKEN = NOTION_HANDSHAKE["secret"]
 
 
 def _config(provider: str, *, enforce: bool = True) -> VerifierConfig:
-    entry = PROVIDERS[provider]
-    source = SourceConfig(
-        name=provider,
-        scheme=entry.scheme,
-        queue_url=QUEUE,
-        secret_arn=ARN,
-        options=dict(entry.options),
-        handshake=entry.handshake_kind,
-        enforce=enforce,
-    )
+    source = provider_source(provider, queue_url=QUEUE, secret_arn=ARN, enforce=enforce)
     return VerifierConfig(sources={provider: source}, max_body_bytes=1024 * 1024)
 
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from shared.handshakes import HANDSHAKES, MAX_ECHO_BYTES, Answer, get_handshake
 from shared.handshakes.challenges import token_matches
 from shared.providers import PROVIDERS
-from tests.support.verifier import FakeAws, api_event
+from tests.support.verifier import FakeAws, api_event, provider_source
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import Outcome, process
 
@@ -40,15 +40,7 @@ OKTA_CHALLENGE = "Me_rShK8JHsTnbyYrWXCEoMGbM_zsZ6k0hLPZ_Pg"
 
 
 def _source(name: str, provider: str) -> SourceConfig:
-    entry = PROVIDERS[provider]
-    return SourceConfig(
-        name=name,
-        scheme=entry.scheme,
-        queue_url=QUEUE,
-        secret_arn=ARN,
-        options=dict(entry.options),
-        handshake=entry.handshake_kind,
-    )
+    return provider_source(provider, name=name, queue_url=QUEUE, secret_arn=ARN)
 
 
 def _run(

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from shared.handshakes import NOSNIFF, Answer, get_handshake
+from shared.handshakes import get_handshake
 from shared.handshakes.post_challenges import ZOOM_PLAIN_TOKEN
 from shared.providers import PROVIDERS
 from shared.schemes import Request, get_scheme
 from shared.schemes.twitch import rfc3339, rfc3339_seconds
-from tests.support.verifier import FakeAws, api_event, attributes
+from tests.support.verifier import FakeAws, api_event, attributes, provider_source
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import Outcome, process
 
@@ -42,21 +42,7 @@ def _vector(provider: str, name: str) -> dict[str, Any]:
 
 
 def _source(provider: str, *, enforce: bool = True) -> SourceConfig:
-    entry = PROVIDERS[provider]
-    answer = entry.answer
-    acknowledgement = (
-        Answer(answer["status"], answer["body"].encode(), answer["content_type"], NOSNIFF) if answer else None
-    )
-    return SourceConfig(
-        name=provider,
-        scheme=entry.scheme,
-        queue_url=QUEUE,
-        secret_arn=ARN,
-        options=dict(entry.options),
-        handshake=entry.handshake_kind,
-        enforce=enforce,
-        acknowledgement=acknowledgement,
-    )
+    return provider_source(provider, queue_url=QUEUE, secret_arn=ARN, enforce=enforce)
 
 
 def _run(
