@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.providers import PROVIDERS
 from tests.support.lambda_context import LambdaContext
 from verifier.adapters import DependencyError, SecretConflict, parse_secret
 from verifier.config import SourceConfig, parse_acknowledgement
@@ -115,6 +114,10 @@ def provider_source(
 ) -> SourceConfig:
     """The verifier's source for a catalogue provider, as the stack's source table describes it:
     the entry's scheme and options, the handshake it answers, its acknowledgement."""
+    # Imported here: loading the catalogue imports every scheme, and the cold-start test's
+    # child process imports this module to check which schemes a verifier loads.
+    from shared.providers import PROVIDERS
+
     entry = PROVIDERS[provider]
     answer = dict(entry.answer) if entry.answer is not None else None
     return SourceConfig(
