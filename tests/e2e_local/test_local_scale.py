@@ -95,7 +95,16 @@ def scale_data() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def started(scale_data: dict[str, Any], scale_ledger: Ledger) -> Iterator[tuple[LocalPipeline, float]]:
+def idle_before(scale_ledger: Ledger) -> float:
+    """This test process's idle CPU before the 100-source pipeline starts: in a full run, the
+    session's other pipelines (the e2e one has a source per scheme) live in the same process tree."""
+    return _idle_cpu_per_second(IDLE_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def started(
+    scale_data: dict[str, Any], scale_ledger: Ledger, idle_before: float
+) -> Iterator[tuple[LocalPipeline, float]]:
     """The pipeline and how long its start took."""
     local = LocalPipeline(
         parse_config(scale_data), port=0, aws_port=0, processor_setup=[serving(scale_ledger, "src-*")]
@@ -139,10 +148,12 @@ def test_webhooks_to_sources_across_the_100_are_each_processed_once(
         assert len(scale_ledger.calls(webhook.delivery_id)) == 1
 
 
-def test_an_idle_pipeline_of_100_sources_stays_under_the_cpu_bound(scale_pipeline: LocalPipeline) -> None:
+def test_an_idle_pipeline_of_100_sources_stays_under_the_cpu_bound(
+    scale_pipeline: LocalPipeline, idle_before: float
+) -> None:
     time.sleep(SETTLE_SECONDS)
 
-    used = _idle_cpu_per_second(IDLE_SECONDS)
+    used = _idle_cpu_per_second(IDLE_SECONDS) - idle_before
 
     assert used < IDLE_CPU_PER_SECOND, f"idle, the pipeline's processes used {used:.3f} CPU seconds per second"
 
