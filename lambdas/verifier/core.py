@@ -303,11 +303,20 @@ def _enqueue(
     read_from = verified or request
     # The bytes received, less any secret the provider writes into them (a body-field token).
     body = scheme.queued_body(read_from, source.options)
-    delivery_id = scheme.delivery_id(read_from, source.options) or body_sha256(request.body)
     event_type = scheme.event_type(read_from, source.options) or ""
+    trail: Provenance
     if verified is None:
+        # Nothing is authenticated: the id a sender wrote is not used, the received bytes are the key.
         delivery_id = body_sha256(request.body)
-        unverified_keys = ("sha256:" + body_sha256(request.body),)
+        trail = Provenance(
+            delivery_id_signed=False,
+            event_type_signed=False,
+            idempotency_keys=("sha256:" + delivery_id,),
+            verified=False,
+        )
+    else:
+        delivery_id = scheme.delivery_id(verified, source.options) or body_sha256(request.body)
+        trail = provenance(scheme, verified, source.options, delivery_id)
 
     hidden = PRIVATE_HEADERS | scheme.signature_headers(source.options)
     content_type = headers.get("content-type", "")
@@ -319,11 +328,7 @@ def _enqueue(
         content_type=content_type,
         headers={k: v for k, v in headers.items() if k not in hidden},
         body=body,
-        provenance=provenance(scheme, verified, source.options, delivery_id)
-        if verified is not None
-        else Provenance(
-            delivery_id_signed=False, event_type_signed=False, idempotency_keys=unverified_keys, verified=False
-        ),
+        provenance=trail,
     )
     # The encoded message counts too: base64 and the headers attribute can push a
     # body under the threshold over the SQS limit. Without a bucket, SQS decides.
