@@ -252,3 +252,43 @@ def processor_environment(
         ENV_DEAD_LETTER_QUEUE_URL: dead_letter_queue_url,
         ENV_UNHANDLED_EVENTS: unhandled_events,
     }
+
+
+# ---- the allow-list sync (lambdas/allowlist_sync; docs/security.md, "Allow-lists")
+
+ALLOWLIST_SYNC_SERVICE = "webhook-allowlist-sync"
+ALLOWLIST_SYNC_HANDLER = "allowlist_sync.handler.handler"
+# JSON: {preset: {"4": "<name>|<id>|<scope>", "6": ...}}, each value an IP set's CloudFormation Ref.
+ENV_ALLOWLIST_TARGETS = "WEBHOOK_KIT_ALLOWLIST_TARGETS"
+# A change of more ranges than this percentage of the current set (at least
+# ALLOWLIST_MIN_UNCONFIRMED_CHANGE ranges) is applied only when a second fetch,
+# ENV_ALLOWLIST_CONFIRM_SECONDS later, publishes the same list.
+ENV_ALLOWLIST_MAX_CHANGE_PERCENT = "WEBHOOK_KIT_ALLOWLIST_MAX_CHANGE_PERCENT"
+ENV_ALLOWLIST_CONFIRM_SECONDS = "WEBHOOK_KIT_ALLOWLIST_CONFIRM_SECONDS"
+DEFAULT_ALLOWLIST_MAX_CHANGE_PERCENT = 50
+DEFAULT_ALLOWLIST_CONFIRM_SECONDS = 30
+ALLOWLIST_MIN_UNCONFIRMED_CHANGE = 2
+DEFAULT_ALLOWLIST_SYNC_HOURS = 24
+# Its metrics, dimensions service (ALLOWLIST_SYNC_SERVICE) and DIMENSION_PRESET.
+DIMENSION_PRESET = "preset"
+METRIC_ALLOWLIST_SYNCED = "AllowListSynced"
+METRIC_ALLOWLIST_SYNC_FAILED = "AllowListSyncFailed"
+METRIC_ALLOWLIST_RANGES_ADDED = "AllowListRangesAdded"
+METRIC_ALLOWLIST_RANGES_REMOVED = "AllowListRangesRemoved"
+
+
+def preset_ip_set_name(stack_name: str, preset: str, version: int) -> str:
+    """The name of a deployment's IP set for one IP version of a preset (what ``ipsets diff`` looks for)."""
+    return f"{stack_name}-allow-{preset}-ipv{version}"
+
+
+def allowlist_sync_environment(
+    *, targets: Mapping[str, Mapping[int, str]], max_change_percent: int, confirm_seconds: int
+) -> dict[str, str]:
+    """The sync's own variables: which IP sets hold which preset, and how large a change needs confirming."""
+    document = {preset: {str(version): ref for version, ref in sets.items()} for preset, sets in targets.items()}
+    return {
+        ENV_ALLOWLIST_TARGETS: json.dumps(document, separators=(",", ":"), sort_keys=True),
+        ENV_ALLOWLIST_MAX_CHANGE_PERCENT: str(max_change_percent),
+        ENV_ALLOWLIST_CONFIRM_SECONDS: str(confirm_seconds),
+    }
