@@ -51,6 +51,12 @@ class WebhookKitConfig(StrictModel):
     # raise these to use capacity you pay for or a quota you raised.
     waf_max_wcu: int = Field(default=1500, ge=100, le=5000)
     waf_max_ip_sets: int = Field(default=100, ge=1, le=10_000)
+    # The allow-list sync (docs/security.md, "Allow-lists"): how often it reads the presets'
+    # published lists, and how large a change it applies without a confirming second fetch.
+    # At most 72 hours: its staleness alarm looks back two intervals, and a CloudWatch alarm
+    # evaluates at most 7 days.
+    allowlist_sync_hours: int = Field(default=contract.DEFAULT_ALLOWLIST_SYNC_HOURS, ge=1, le=72)
+    allowlist_max_change_percent: int = Field(default=contract.DEFAULT_ALLOWLIST_MAX_CHANGE_PERCENT, ge=1, le=100)
     max_body_bytes: int = Field(default=contract.DEFAULT_MAX_BODY_BYTES, ge=1024, le=MAX_BODY_LIMIT)
     claim_check_threshold_bytes: int = Field(
         default=contract.DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES, ge=1024, le=SQS_MAX_MESSAGE_BYTES - 16 * 1024

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import contract
+from shared.allowlists import PRESETS, get_preset, load_snapshot, sort_ranges
 from shared.handshakes import get_handshake
 from shared.providers import PROVIDERS, get_provider
 from shared.schemes import SCHEMES, SchemeConfigError
@@ -109,6 +110,9 @@ class SourceConfig(StrictModel):
     )
     tolerance_seconds: int = Field(default=contract.DEFAULT_TOLERANCE_SECONDS, ge=1, le=3600)
     allowed_cidrs: tuple[str, ...] = ()
+    # Presets of shared/allowlists: the provider's published ranges, kept current by the
+    # allow-list sync (docs/security.md, "Allow-lists"); together with allowed_cidrs, either allows.
+    allowed_presets: tuple[str, ...] = ()
     public_url: str | None = Field(default=None, description="The URL the provider signs (Twilio, Square).")
     generic: GenericHmacOptions | None = None
     ed25519: bool = Field(
@@ -199,6 +203,19 @@ class SourceConfig(StrictModel):
             normalised.append(str(network))
         return tuple(normalised)
 
+    @field_validator("allowed_presets")
+    @classmethod
+    def _presets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if name not in PRESETS:
+                try:
+                    get_preset(name)
+                except KeyError as error:
+                    raise ValueError(error.args[0]) from None
+        if len(set(value)) != len(value):
+            raise ValueError("names a preset twice")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> SourceConfig:
         if self.secret_kms_key_arn is not None:
@@ -254,6 +271,18 @@ class SourceConfig(StrictModel):
                 "API Gateway's bucket holds the burst and refills at the rate"
             )
         return self
+
+    @property
+    def allow_listed(self) -> bool:
+        """Whether the WAF lets only some addresses call this source."""
+        return bool(self.allowed_cidrs or self.allowed_presets)
+
+    @property
+    def snapshot_ranges(self) -> tuple[str, ...]:
+        """Every address this source allows at synth: its CIDRs and its presets' shipped snapshots."""
+        return sort_ranges(
+            [*self.allowed_cidrs, *(c for name in self.allowed_presets for c in load_snapshot(name).ranges)]
+        )
 
     @property
     def minimum_visibility_timeout(self) -> int:
