@@ -1,13 +1,12 @@
 """The verifier's only HTTP client (``verifier.core.Web``): certificate fetches and SNS confirmations.
 
-Every URL comes from a request, so it is checked here again whatever the
-scheme already checked: ``https`` only, a host (without port or user info) of
-the allow-list (by default the hosts the certificate schemes name,
-``CertificateScheme.key_hosts``), no redirect followed (a 3xx is a failure).
-Each call is bounded so that a slow or hostile server cannot eat the
-verifier's budget (its 10-second default timeout, and the provider's own
-answer deadline): ``CONNECT_SECONDS`` per connection or read, ``TOTAL_SECONDS``
-for the whole response, ``MAX_BYTES`` of body. A certificate is cached per cold
+Every URL comes from a request, so each call goes through the kit's one bounded
+GET (``shared.https_get``: https only, a host of the allow-list, by default the
+hosts the certificate schemes name (``CertificateScheme.key_hosts``), no
+redirect, size and time caps) whatever the scheme already checked. Each call is
+bounded so that a slow or hostile server cannot eat the verifier's budget (its
+10-second default timeout, and the provider's own answer deadline):
+``TOTAL_SECONDS`` for the whole response, ``MAX_BYTES`` of body. A certificate is cached per cold
 start for ``CACHE_SECONDS`` and at most ``CACHE_ENTRIES`` URLs; a failed fetch
 is remembered for ``FAILURE_SECONDS`` so a burst of requests naming a missing
 certificate costs one call. Any failure is ``KeyUnavailable`` (a fetch: the
@@ -26,28 +25,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from shared.https_get import CONNECT_SECONDS, FetchError, build_opener, https_get, url_allowed
 from shared.schemes import SCHEMES, KeyUnavailable, key_host_patterns
 from verifier.adapters import DependencyError
 
 if TYPE_CHECKING:
-    import ssl
+    pass
 
-# A provider answers within seconds or not at all; the verifier must still answer the provider.
-CONNECT_SECONDS = 2.0
+# A provider answers within seconds or not at all; the verifier must still answer the provider
+# (each connection or read: shared.https_get.CONNECT_SECONDS).
 TOTAL_SECONDS = 4.0
 # A PEM certificate is 2-8 KB; a chain a few times that.
 MAX_BYTES = 64 * 1024
 CACHE_SECONDS = 3600.0
 CACHE_ENTRIES = 32
 FAILURE_SECONDS = 10.0
-_CHUNK = 16 * 1024
-_URL_CHARACTERS = re.compile(r"[\x21-\x7e]{1,2048}")
-
-
-class FetchError(Exception):
-    """Why a call failed (never leaves this module: callers get KeyUnavailable or DependencyError)."""
 
 
 class UrllibWeb:
@@ -109,51 +102,19 @@ class UrllibWeb:
 
     def allowed(self, url: str) -> bool:
         """Whether ``url`` is https on an allowed host, with no user info, query-free host part and no fragment."""
-        if not isinstance(url, str) or not _URL_CHARACTERS.fullmatch(url) or "\\" in url:
-            return False
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 (raises ValueError for a bad port)
-        except ValueError:
-            return False
-        return (
-            parts.scheme == "https"
-            and "@" not in parts.netloc
-            and not parts.fragment
-            and any(pattern.fullmatch(parts.netloc) for pattern in self.allowed_hosts)
-        )
+        return url_allowed(url, self.allowed_hosts)
 
     def _get(self, url: str) -> bytes:
-        if not self.allowed(url):
-            raise FetchError("the URL is not https on an allowed host")
-        deadline = time.monotonic() + self._total_seconds
-        try:
-            if self._opener is None:
-                self._opener = self._opener_factory()
-            with self._opener.open(url, timeout=CONNECT_SECONDS) as response:
-                if response.status != 200:
-                    raise FetchError(f"HTTP {response.status}")
-                length = response.headers.get("Content-Length")
-                if length is not None and (not length.isdigit() or int(length) > self._max_bytes):
-                    raise FetchError("the response is larger than the cap")
-                chunks: list[bytes] = []
-                size = 0
-                while True:
-                    if time.monotonic() > deadline:
-                        raise FetchError("the response took too long")
-                    # read1: one socket read at most, so a server that trickles bytes meets the deadline.
-                    chunk = response.read1(_CHUNK)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if size > self._max_bytes:
-                        raise FetchError("the response is larger than the cap")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except FetchError:
-            raise
-        except Exception as error:
-            raise FetchError(type(error).__name__) from None
+        if self._opener is None and url_allowed(url, self.allowed_hosts):
+            self._opener = self._opener_factory()
+        return https_get(
+            url,
+            allowed_hosts=self.allowed_hosts,
+            max_bytes=self._max_bytes,
+            total_seconds=self._total_seconds,
+            connect_seconds=CONNECT_SECONDS,
+            opener=self._opener,
+        )
 
     def _remember(self, url: str, value: bytes | None, expires: float) -> None:
         with self._lock:
@@ -165,15 +126,3 @@ class UrllibWeb:
                     # The entry that expires first goes.
                     del self._cache[min(self._cache, key=lambda key: self._cache[key][0])]
             self._cache[url] = (expires, value)
-
-
-def build_opener(context: ssl.SSLContext | None = None) -> Any:
-    """A urllib opener that follows no redirect and verifies the server's certificate and name
-    (``context``: the default TLS context, or one that trusts a test CA)."""
-    import urllib.request
-
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None  # urllib then raises HTTPError for the 3xx
-
-    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())

@@ -4,51 +4,21 @@ whose certificate is not trusted."""
 
 from __future__ import annotations
 
-import datetime
 import re
-import ssl
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from shared.schemes import KeyUnavailable
+from tests.support.tls import tls_server, trusting
 from verifier.adapters import DependencyError
 from verifier.web import UrllibWeb, build_opener
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMII...\n-----END CERTIFICATE-----\n"
-
-
-def _tls_files(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -77,30 +47,16 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client that refuses the certificate drops the connection: expected here
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
-    cert_path, key_path = _tls_files(tmp_path_factory.mktemp("tls"))
-    httpd = QuietServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd.server_address[1], cert_path
-    httpd.shutdown()
-    httpd.server_close()
+    with tls_server(Handler, tmp_path_factory.mktemp("tls")) as served:
+        yield served
 
 
 def _web(port: int, cafile: Path | None, **kwargs: object) -> UrllibWeb:
-    context = ssl.create_default_context(cafile=str(cafile)) if cafile else ssl.create_default_context()
     return UrllibWeb(
         allowed_hosts=[re.compile(rf"localhost:{port}")],
-        opener=lambda: build_opener(context),
+        opener=lambda: build_opener(trusting(cafile)),
         **kwargs,  # type: ignore[arg-type]
     )
 
