@@ -194,8 +194,12 @@ def snapshot_path(name: str) -> Path:
 @cache
 def load_snapshot(name: str) -> Snapshot:
     """The shipped snapshot of preset ``name``, validated as strictly as a feed."""
+    return read_snapshot(snapshot_path(name), name)
+
+
+def read_snapshot(path: Path, name: str) -> Snapshot:
+    """The snapshot file ``path`` of preset ``name``; ``FeedRejected`` unless it is complete, dated and valid."""
     preset = get_preset(name)
-    path = snapshot_path(name)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
