@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
+from shared.allowlists import PRESETS
 from shared.handshakes import get_handshake
 from shared.providers import PROVIDERS, Provider
 from webhook_kit.cli_base import console
@@ -32,7 +33,10 @@ Every provider here is backed by a vector from its own documentation or SDK
 test suite (`tests/unit/vectors/providers/<name>.json`, or the scheme's
 vectors, each naming its source). A provider whose deliveries cannot be
 authenticated by a signature is marked **weaker**: give its source an IP
-allow-list (`allowed_cidrs`).
+allow-list. Where a provider publishes its addresses in a machine-readable
+list, the kit has a preset for it (`allowed_presets = ["<preset>"]`), kept
+current in the account by the allow-list sync; where it documents them on a
+page, pin them with `allowed_cidrs` ([security.md](security.md), "Allow-lists").
 
 For a sender not listed, `scheme = "generic-hmac"` with a `[sources.generic]`
 table describes most HMAC signatures ([signatures.md](signatures.md)).
@@ -57,6 +61,14 @@ def _answered(provider: Provider) -> str:
     return f"`{kind}`" + (f" ({', '.join(methods)})" if methods else "")
 
 
+def _addresses(provider: Provider) -> str:
+    """Whether the provider publishes its addresses, and how a source allow-lists them."""
+    presets = [preset.name for preset in PRESETS.values() if preset.provider == provider.name]
+    if presets:
+        return f"yes: preset `{presets[0]}`"
+    return "yes: pin with `allowed_cidrs`" if provider.ip_ranges else "no"
+
+
 def _kit_answer(provider: Provider) -> str:
     if provider.answer is None:
         return "202 with the delivery id as JSON"
@@ -75,7 +87,7 @@ def render_markdown(providers: Mapping[str, Provider] = PROVIDERS) -> str:
         verification = provider.verification + (" (**weaker**)" if provider.weaker else "")
         lines.append(
             f"| [{provider.title}](#{provider.name}) | `{provider.scheme}` | {verification} | "
-            f"{_answered(provider)} | {'yes' if provider.ip_ranges else 'no'} |"
+            f"{_answered(provider)} | {_addresses(provider)} |"
         )
     for provider in providers.values():
         lines += ["", f"## {provider.name}", "", f"**{provider.title}**: {provider.docs}", ""]
@@ -98,6 +110,7 @@ def render_markdown(providers: Mapping[str, Provider] = PROVIDERS) -> str:
             ("Replay window", provider.replay_window),
             ("Retries", provider.retries),
             ("Source addresses", provider.ip_ranges or "not published"),
+            ("Allow-list", _addresses(provider)),
         ]
         if provider.notes:
             rows.append(("Notes", provider.notes))
@@ -127,7 +140,7 @@ def providers(
             provider.scheme,
             provider.verification + (" (weaker)" if provider.weaker else ""),
             _answered(provider).replace("`", ""),
-            "published" if provider.ip_ranges else "-",
+            _addresses(provider).replace("`", ""),
         )
     console.print(table)
     console.print(f"{len(PROVIDERS)} providers; details: docs/providers.md")

@@ -137,3 +137,10 @@ def test_difference_compares_networks_not_spellings() -> None:
 def test_an_unknown_preset_is_named_with_the_presets_there_are() -> None:
     with pytest.raises(KeyError, match="github, stripe"):
         get_preset("stripe-test")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_is_the_list_its_catalogue_entry_names(name: str) -> None:
+    from shared.providers import PROVIDERS
+
+    assert PROVIDERS[PRESETS[name].provider].ip_ranges == PRESETS[name].feed
