@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -230,8 +230,3 @@ def snapshot_document(name: str, ranges: Sequence[str], *, taken: date, via: str
         "ranges": list(validate_ranges(ranges, label=name)),
     }
     return json.dumps(document, indent=2) + "\n"
-
-
-def preset_ranges(names: Iterable[str], loader: Callable[[str], Snapshot] = load_snapshot) -> tuple[str, ...]:
-    """Every range of the presets ``names``, as one sorted list."""
-    return sort_ranges(cidr for name in names for cidr in loader(name).ranges)
