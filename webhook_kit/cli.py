@@ -94,10 +94,18 @@ def send_hint(pipeline: local_pipeline.LocalPipeline, source: str) -> str:
     return command
 
 
+def _allowed_from(source: local_pipeline.LocalSource, allow_loopback: bool) -> str:
+    allowed = [str(network) for network in source.allowed_networks]
+    allowed += [f"the {preset} preset's IP sets" for preset in source.allowed_presets]
+    if source.allowed_presets and allow_loopback:
+        allowed.append("this machine (--no-allow-loopback refuses it)")
+    return ", ".join(allowed) or "any address"
+
+
 def _print_banner(pipeline: local_pipeline.LocalPipeline) -> None:
     console.print("[bold]webhook-kit local pipeline[/]")
     for source in pipeline.sources.values():
-        allowed = ", ".join(str(network) for network in source.allowed_networks) or "any address"
+        allowed = _allowed_from(source, pipeline.allow_loopback)
         handshake = [method for method in source.methods if method != "POST"]
         # A handshake's token (Meta's verify_token) is what the provider's dashboard asks for.
         extra = (
@@ -151,6 +159,13 @@ def local(
             "dead letters and idempotency records."
         ),
     ] = True,
+    allow_loopback: Annotated[
+        bool,
+        typer.Option(
+            help="Let this machine (127.0.0.1, ::1) through a source's allow-list presets, which no provider's "
+            "list holds, so `send` reaches it. --no-allow-loopback applies the presets' IP sets as the WAF does."
+        ),
+    ] = True,
 ) -> None:
     """Run the whole pattern on this machine: moto for AWS, the real verifier and processors.
 
@@ -168,6 +183,7 @@ def local(
         visibility_scale=visibility_scale,
         reporter=print_event,
         reload=reload,
+        allow_loopback=allow_loopback,
     )
     try:
         pipeline.start()

@@ -4,6 +4,7 @@ What plays which part, one module each:
 
 * ``resources``: AWS (SQS, DynamoDB, S3, Secrets Manager) is moto's server in a
   process of its own, provisioned as the stack would; its state is gone when the pipeline stops.
+* ``allowlists``: the allow-list presets' WAF IP sets, on moto's WAFv2, as the front reads them.
 * ``environments``: each function's environment, built through ``shared.contract``.
 * ``front``: WAF + API Gateway, a threaded HTTP server.
 * ``runtime``: Lambda, each function in worker processes of its own, warm between invocations.

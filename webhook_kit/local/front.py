@@ -1,7 +1,9 @@
 """The front: what the WAF web ACL and API Gateway do before the verifier runs.
 
 A threaded HTTP server. Per request it enforces what the web ACL enforces (a
-source's IP allow-list against the TCP peer, the body-size cap) and hands the
+source's IP allow-list against the TCP peer: its ``allowed_cidrs`` and its
+presets' IP sets as moto's WAFv2 holds them now, ``webhook_kit.local.allowlists``;
+the body-size cap) and hands the
 verifier the REST proxy event API Gateway would send (body base64-encoded, as
 with the stack's binary media type ``*/*``). A path not in canonical form
 ("/webhooks/%73tripe", "//webhooks/stripe") is 403, as the web ACL's
@@ -26,6 +28,7 @@ from urllib.parse import parse_qsl, unquote
 
 from shared.contract import CANONICAL_PATH_REGEX, WEBHOOK_PATH_PREFIX
 from stacks.config import WebhookKitConfig
+from webhook_kit.local.allowlists import PresetAllowLists
 from webhook_kit.local.events import PipelineEvent, Reporter, verifier_event
 from webhook_kit.local.resources import ACCOUNT_ID, LocalPipelineError, LocalSource
 
@@ -157,9 +160,11 @@ class Front:
         port: int,
         invoke_verifier: Invoke,
         report: Reporter,
+        allow_lists: PresetAllowLists | None = None,
     ) -> None:
         self.config = config
         self.sources = sources
+        self._allow_lists = allow_lists
         self._invoke_verifier = invoke_verifier
         self._report = report
         try:
@@ -206,7 +211,8 @@ class Front:
                 PipelineEvent(name or "?", "rejected", status=404, detail=f"no route for {request.command} {path}")
             )
             return
-        if not source.allows(client_ip):
+        presets = self._allow_lists.networks(source.allowed_presets) if self._allow_lists is not None else ()
+        if not source.allows(client_ip, presets):
             request.answer(403, {"message": "Forbidden"})
             self._report(
                 PipelineEvent(source.name, "rejected", status=403, detail=f"WAF: {client_ip} not in the allow-list")

@@ -14,6 +14,7 @@ from typing import Any
 
 from shared import contract
 from stacks.config import WebhookKitConfig
+from webhook_kit.local.allowlists import LocalIpSet, PresetAllowLists, provision_ip_sets
 from webhook_kit.local.certificates import install_local_web
 from webhook_kit.local.environments import processor_environment, verifier_environment
 from webhook_kit.local.events import PipelineEvent, Reporter
@@ -93,7 +94,10 @@ class LocalPipeline:
     whose code changed, keeping moto's state (``webhook_kit.local.reload``).
     ``wait_seconds``: each poller's ReceiveMessage wait; the default long poll keeps an idle
     pipeline of many sources from burning CPU (``webhook_kit.local.poller``).
-    ``python -m webhook_kit local`` sets none of them but the reporter and ``reload``.
+    ``allow_loopback``: a source's allow-list presets also let this machine through (127.0.0.1,
+    ::1): no provider's list holds it, and ``send``, the soak and the load bench post from here.
+    False applies the presets' IP sets exactly as the WAF does (``webhook_kit.local.allowlists``).
+    ``python -m webhook_kit local`` sets none of them but the reporter, ``reload`` and ``allow_loopback``.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class LocalPipeline:
         bucket_name: str = BUCKET_NAME,
         lambda_log_level: str | None = None,
         reload: bool = False,
+        allow_loopback: bool = True,
     ) -> None:
         if visibility_scale <= 0:
             raise LocalPipelineError("the visibility scale must be above 0")
@@ -128,6 +133,8 @@ class LocalPipeline:
         self.table_name = table_name
         self.bucket_name = bucket_name
         self.sources: dict[str, LocalSource] = {}
+        # The allow-list presets' WAF IP sets on moto, by preset.
+        self.ip_sets: dict[str, tuple[LocalIpSet, ...]] = {}
         self.aws_endpoint = ""
         # Recent history only: a long local session must not grow without bound.
         self.events: deque[PipelineEvent] = deque(maxlen=EVENT_HISTORY)
@@ -149,6 +156,7 @@ class LocalPipeline:
         self._pollers: list[Poller] = []
         self._reload = reload
         self._watcher: CodeWatcher | None = None
+        self.allow_loopback = allow_loopback
 
     # ---- lifecycle
 
@@ -186,6 +194,7 @@ class LocalPipeline:
             table_name=self.table_name,
             bucket_name=self.bucket_name,
         )
+        self.ip_sets = provision_ip_sets(self.config, self.aws_endpoint)
         self.verifier = WorkerPool(self._verifier_spec(), self._verifier_workers)
         self.processors = {
             name: WorkerPool(self._processor_spec(source), source.max_concurrency)
@@ -201,6 +210,9 @@ class LocalPipeline:
             port=self.port,
             invoke_verifier=self.verifier.invoke,
             report=self._report,
+            allow_lists=PresetAllowLists(
+                self.aws_endpoint, self.ip_sets, report=self._report, allow_loopback=self.allow_loopback
+            ),
         )
         self.port = self._front.port
         for name, source in self.sources.items():

@@ -4,7 +4,8 @@ Per source a queue and a DLQ (the configured retentions, visibility timeout
 scaled, moto implements the redrive policy), the idempotency table (key and TTL
 attributes from ``shared.contract``), the claim-check bucket and a secret
 holding the source's development secret (and the tokens its handshake reads,
-such as Meta's ``verify_token``).
+such as Meta's ``verify_token``). The allow-list presets' WAF IP sets are
+``webhook_kit.local.allowlists``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import multiprocessing
 import signal
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -97,9 +99,18 @@ class LocalSource:
     methods: tuple[str, ...] = ("POST",)
     # The secret document's other fields, which its handshake reads (Meta's verify_token).
     tokens: dict[str, str] = field(default_factory=dict)
+    # Its allow-list presets, whose networks are in the presets' IP sets (webhook_kit.local.allowlists).
+    allowed_presets: tuple[str, ...] = ()
 
-    def allows(self, address: str) -> bool:
-        if not self.allowed_networks:
+    @property
+    def allow_listed(self) -> bool:
+        return bool(self.allowed_networks or self.allowed_presets)
+
+    def allows(
+        self, address: str, preset_networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+    ) -> bool:
+        """Whether ``address`` is in the source's CIDRs or in ``preset_networks`` (its presets' IP sets now)."""
+        if not self.allow_listed:
             return True
         try:
             ip = ipaddress.ip_address(address)
@@ -108,7 +119,7 @@ class LocalSource:
         # An IPv4 client seen through a dual-stack socket arrives as ::ffff:a.b.c.d.
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
-        return any(ip in network for network in self.allowed_networks)
+        return any(ip in network for network in (*self.allowed_networks, *preset_networks))
 
 
 def _serve_aws(host: str, port: int, connection: Connection) -> None:
@@ -216,6 +227,7 @@ def provision(
             allowed_networks=tuple(ipaddress.ip_network(cidr) for cidr in source.allowed_cidrs),
             methods=source.methods,
             tokens={name: value for name, value in document.items() if name != "secrets"},
+            allowed_presets=source.allowed_presets,
         )
     return sources
 
