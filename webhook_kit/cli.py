@@ -32,6 +32,7 @@ from webhook_kit.cli_base import (
     read_config,
 )
 from webhook_kit.devsecrets import capture_url, dev_secret
+from webhook_kit.ipsets_command import ipsets
 from webhook_kit.local.state import RunningPipeline, read_state, remove_state, write_state
 from webhook_kit.outputs_command import outputs
 from webhook_kit.providers_command import providers
@@ -46,6 +47,7 @@ app = typer.Typer(
 app.command()(redrive)
 app.command()(outputs)
 app.command()(providers)
+app.add_typer(ipsets, name="ipsets")
 
 # --------------------------------------------------------------------------- local
 

@@ -28,6 +28,13 @@ SetOption = Annotated[
     ),
 ]
 
+# Where a deployed stack is (the commands that read one: outputs, ipsets diff).
+StackNameOption = Annotated[
+    str | None,
+    typer.Option("--stack-name", help="The deployed stack (default: stack_name from the configuration)."),
+]
+RegionOption = Annotated[str | None, typer.Option("--region", help="AWS Region (default: your AWS configuration's).")]
+
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     errors.print(f"[bold red]error:[/] {escape(message)}")

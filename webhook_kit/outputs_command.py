@@ -8,7 +8,17 @@ import typer
 from rich.markup import escape
 
 from shared import contract
-from webhook_kit.cli_base import DEFAULT_CONFIG, ConfigOption, SetOption, console, fail, find_source, read_config
+from webhook_kit.cli_base import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    RegionOption,
+    SetOption,
+    StackNameOption,
+    console,
+    fail,
+    find_source,
+    read_config,
+)
 
 _SHOWN = (
     contract.OUTPUT_WEBHOOK_URL,
@@ -22,13 +32,8 @@ def outputs(
     source: Annotated[str | None, typer.Argument(help="One source; all of the configuration's when left out.")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     set_: SetOption = None,
-    stack_name: Annotated[
-        str | None,
-        typer.Option("--stack-name", help="The deployed stack (default: stack_name from the configuration)."),
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option("--region", help="AWS Region (default: your AWS configuration's).")
-    ] = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Print each source's outputs: the URL to give the provider, its secret, its queue and dead-letter queue."""
     import boto3

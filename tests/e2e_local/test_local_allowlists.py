@@ -1,4 +1,5 @@
-"""The local allow-list stand-in: the front applies the presets' WAF IP sets as moto's WAFv2 holds them now.
+"""The local allow-list stand-in: the front applies the presets' WAF IP sets as moto's WAFv2 holds them now,
+and ``ipsets diff --local`` compares those sets with the providers' lists (served here by a local TLS server).
 
 One pipeline of its own (``webhook-kit.allowlists.toml``): ``a-stripe`` is allowed by the stripe preset only,
 ``a-github`` by the github preset or 127.0.0.1/32.
@@ -6,20 +7,27 @@ One pipeline of its own (``webhook-kit.allowlists.toml``): ``a-stripe`` is allow
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from typer.testing import CliRunner
 
 from shared.allowlists import load_snapshot
 from stacks.config import load_config
 from tests.e2e_local.e2e_support import TIMEOUT, post, signed
 from tests.support.local_pipeline import running_pipeline
+from tests.support.tls import tls_server
+from webhook_kit.cli import app
 from webhook_kit.local import LocalPipeline, local_client
+from webhook_kit.local.state import RunningPipeline, write_state
 
 CONFIG = Path(__file__).with_name("webhook-kit.allowlists.toml")
 STRIPE_IPV4 = "WebhookKitAllow-allow-stripe-ipv4"
@@ -37,6 +45,22 @@ def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.trust_env = False
         yield session
+
+
+class _Feeds(BaseHTTPRequestHandler):
+    """Serves ``bodies[path]``: the providers' lists as the test sets them."""
+
+    bodies: ClassVar[dict[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        body = self.bodies.get(self.path, b"")
+        self.send_response(200 if self.path in self.bodies else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def _stripe_ipv4(wafv2: Any) -> dict[str, Any]:
@@ -78,3 +102,44 @@ def test_the_front_lets_through_what_the_preset_ip_sets_hold_after_an_update_wit
     while (status := post(http, signed(pipeline, "a-stripe")).status_code) == 403 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert status == 202
+
+
+def test_ipsets_diff_local_shows_the_ranges_each_feed_adds_and_removes(
+    pipeline: LocalPipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --local finds the pipeline as `send` does: the state file in the working directory.
+    monkeypatch.chdir(tmp_path)
+    write_state(RunningPipeline(url=pipeline.url, aws_endpoint=pipeline.aws_endpoint, pid=os.getpid()))
+    stripe_now = _stripe_ipv4(local_client("wafv2", pipeline.aws_endpoint))["IPSet"]["Addresses"]
+    dropped = stripe_now[0]
+    github = list(load_snapshot("github").ranges)
+
+    with tls_server(_Feeds, tmp_path) as (port, certificate):
+
+        def diff(stripe: object, github_list: object) -> tuple[int, str]:
+            """``ipsets diff --local``'s exit code and output (spaces collapsed) with these lists published."""
+            _Feeds.bodies = {
+                "/stripe": json.dumps({"WEBHOOKS": stripe}).encode(),
+                "/github": json.dumps({"hooks": github_list}).encode(),
+            }
+            feeds = [f"--feed=stripe=https://localhost:{port}/stripe", f"--feed=github=https://localhost:{port}/github"]
+            arguments = ["ipsets", "diff", "--local", "--config", str(CONFIG), *feeds, "--ca-file", str(certificate)]
+            result = CliRunner().invoke(app, arguments)
+            return result.exit_code, " ".join(result.output.split())
+
+        equal = diff(stripe_now, github)
+        changed = diff([*stripe_now[1:], "198.51.100.0/24"], github)
+        catch_all = diff(stripe_now, ["0.0.0.0/0"])
+
+    assert equal[0] == 0, equal[1]
+    assert "stripe IPv4 WebhookKitAllow-allow-stripe-ipv4 equal (" in equal[1]
+    assert "github IPv6 WebhookKitAllow-allow-github-ipv6 equal (" in equal[1]
+
+    assert changed[0] == 1, changed[1]
+    assert "stripe IPv4 WebhookKitAllow-allow-stripe-ipv4 + 198.51.100.0/24" in changed[1]
+    assert f"stripe IPv4 WebhookKitAllow-allow-stripe-ipv4 - {dropped}" in changed[1]
+    assert "github IPv4 WebhookKitAllow-allow-github-ipv4 equal (" in changed[1]
+
+    assert catch_all[0] == 2, catch_all[1]
+    assert f"error: github: https://localhost:{port}/github is refused (too-wide)" in catch_all[1]
+    assert "stripe IPv4 WebhookKitAllow-allow-stripe-ipv4 equal (" in catch_all[1]
