@@ -13,8 +13,28 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from shared import contract
+from shared.allowlists import MAX_RANGES, by_version, load_snapshot
 from stacks.checkov import skip_checks
-from stacks.waf_budget import DEFAULT_MAX_IP_SETS, DEFAULT_MAX_WCU, check_web_acl_budget
+from stacks.source_alarms import root_stack_name
+from stacks.waf_budget import (
+    DEFAULT_MAX_IP_SETS,
+    DEFAULT_MAX_WCU,
+    IP_SET_MAX_NAME_LENGTH,
+    FirewallBudgetError,
+    check_web_acl_budget,
+)
+from stacks.waf_statements import (
+    and_,
+    block_rule,
+    ip_set_statement,
+    label_rule,
+    label_statement,
+    managed_rule,
+    not_,
+    or_,
+    raw_path_statement,
+    visibility,
+)
 
 WEBHOOK_PATH_PREFIX = contract.WEBHOOK_PATH_PREFIX
 
@@ -36,6 +56,7 @@ class FirewallSource:
 
     name: str
     allowed_cidrs: Sequence[str] = ()
+    allowed_presets: Sequence[str] = ()
 
 
 @dataclass
@@ -52,9 +73,15 @@ class _AllowList:
         digest = hashlib.sha256(" ".join(self.addresses).encode()).hexdigest()
         return f"ipv{self.ip_version}-{digest[:16]}"
 
-    @property
-    def label(self) -> str:
-        return f"{FROM_LABEL_NAMESPACE}{self.key}"
+
+def _from_label(key: str) -> str:
+    """The label a request from an IP set's addresses gets, by the set's key."""
+    return f"{FROM_LABEL_NAMESPACE}{key}"
+
+
+def _preset_key(preset: str, version: int) -> str:
+    """``preset-stripe-ipv4``: the preset's ``from`` rule and label, apart from every ``ipv4-<hash>`` list."""
+    return f"preset-{preset}-ipv{version}"
 
 
 class WebhookFirewall(Construct):
@@ -72,13 +99,19 @@ class WebhookFirewall(Construct):
        the path, so a genuine delivery to ``https://<api>/<stage>/webhooks/<name>?...``
        passes. The rule is there whether or not a source is allow-listed: which
        paths reach the API must not change when a first allow-list is added.
-    2. ``from-<list>``, one per distinct IP set: labels a request from the set's
-       addresses. Sources whose lists (per IP version) are identical share the
-       IP set and this rule, and each IP set is referenced once in the web ACL
-       (AWS WAF allows 50 reference statements per web ACL).
+    2. ``from-<list>``, one per IP set: labels a request from the set's
+       addresses. A source's ``allowed_cidrs`` are static IP sets keyed by
+       their addresses (``ipv4-<hash>``): sources whose lists (per IP version)
+       are identical share the IP set and this rule. A preset
+       (``allowed_presets``) is one IP set per IP version of its snapshot
+       (``preset-<preset>-ipv4``), named ``contract.preset_ip_set_name``,
+       shared by every source naming the preset and rewritten in place by the
+       allow-list sync, so its id and description depend on neither its
+       addresses nor its sources. Each IP set is referenced once in the web
+       ACL (AWS WAF allows 50 reference statements per web ACL).
     3. Per allow-listed source, ``path-<name>`` labels a request on the source's
-       path, and ``allow-list-<name>`` blocks it unless a ``from`` label of one
-       of the source's lists is present.
+       path, and ``allow-list-<name>`` blocks it unless a ``from`` label of any
+       of the source's sets (its presets' and its static lists') is present.
     4. The AWS managed IP-reputation list, a per-IP rate limit, the body-size cap.
 
     No rule reads the HTTP method: the GET or HEAD of a source's handshake
@@ -99,7 +132,10 @@ class WebhookFirewall(Construct):
     against ``max_wcu`` (1,500 WCU: above it AWS WAF charges extra), the IP sets
     against ``max_ip_sets`` (the account's default quota per Region, shared with
     other web ACLs there), references and IP set sizes against AWS WAF's fixed
-    quotas. ``capacity`` and ``ip_set_count`` say what this firewall uses.
+    quotas, a preset's set at the most the sync may put in it
+    (``shared.allowlists.MAX_RANGES``), not at its snapshot's size.
+    ``capacity`` and ``ip_set_count`` say what this firewall uses;
+    ``preset_ip_sets`` holds the presets' sets, for the sync.
 
     ``metric_name`` is the web ACL's CloudWatch metric name, which AWS WAF
     reports as the ``WebACL`` dimension of its metrics (AWS WAF Developer Guide,
@@ -124,7 +160,8 @@ class WebhookFirewall(Construct):
         max_ip_sets: int = DEFAULT_MAX_IP_SETS,
     ) -> None:
         super().__init__(scope, construct_id)
-        lists_of_source = {source.name: _allow_lists(source) for source in sources if source.allowed_cidrs}
+        allow_listed = [source for source in sources if source.allowed_cidrs or source.allowed_presets]
+        lists_of_source = {source.name: _allow_lists(source) for source in allow_listed}
         shared: dict[str, _AllowList] = {}
         for name, lists in lists_of_source.items():
             for allow_list in lists:
@@ -133,24 +170,54 @@ class WebhookFirewall(Construct):
                     raise ValueError(f"allow-lists {known.sources} and {name} hash alike; change either list")
                 known.sources.append(name)
         self.ip_sets = {key: self._ip_set(allow_list) for key, allow_list in shared.items()}
+        # One IP set per preset and IP version, whichever sources name the preset: the
+        # allow-list sync keeps it current (stacks/allowlist_sync.py).
+        presets = dict.fromkeys(preset for source in allow_listed for preset in source.allowed_presets)
+        self.preset_ip_sets: dict[str, dict[int, wafv2.CfnIPSet]] = {
+            preset: {
+                version: self._preset_ip_set(preset, version, ranges)
+                for version, ranges in by_version(load_snapshot(preset).ranges).items()
+            }
+            for preset in presets
+        }
+        # Every IP set, by the key of its "from" rule and label.
+        labelled = {
+            **self.ip_sets,
+            **{
+                _preset_key(preset, version): ip_set
+                for preset, sets in self.preset_ip_sets.items()
+                for version, ip_set in sets.items()
+            },
+        }
 
         rules: list[wafv2.CfnWebACL.RuleProperty] = [
-            _block_rule("canonical-path", 0, _not(_raw_path_statement(CANONICAL_PATH_REGEX)))
+            block_rule("canonical-path", 0, not_(raw_path_statement(CANONICAL_PATH_REGEX)))
         ]
-        for key, allow_list in shared.items():
-            rules.append(_label_rule(f"from-{key}", len(rules), _ip_set_statement(self.ip_sets[key]), allow_list.label))
-        for name, lists in lists_of_source.items():
-            path_label = f"{PATH_LABEL_NAMESPACE}{name}"
+        for key, ip_set in labelled.items():
+            rules.append(label_rule(f"from-{key}", len(rules), ip_set_statement(ip_set), _from_label(key)))
+        for source in allow_listed:
+            path_label = f"{PATH_LABEL_NAMESPACE}{source.name}"
             rules.append(
-                _label_rule(f"path-{name}", len(rules), _raw_path_statement(source_path_regex(name)), path_label)
+                label_rule(
+                    f"path-{source.name}", len(rules), raw_path_statement(source_path_regex(source.name)), path_label
+                )
             )
-            from_allowed = _or([_label_statement(allow_list.label) for allow_list in lists])
+            keys = [allow_list.key for allow_list in lists_of_source[source.name]] + [
+                _preset_key(preset, version)
+                for preset in source.allowed_presets
+                for version in self.preset_ip_sets[preset]
+            ]
+            from_allowed = or_([label_statement(_from_label(key)) for key in keys])
             rules.append(
-                _block_rule(f"allow-list-{name}", len(rules), _and(_label_statement(path_label), _not(from_allowed)))
+                block_rule(
+                    f"allow-list-{source.name}",
+                    len(rules),
+                    and_(label_statement(path_label), not_(from_allowed)),
+                )
             )
-        rules.append(_managed_rule("AWSManagedRulesAmazonIpReputationList", priority=len(rules)))
+        rules.append(managed_rule("AWSManagedRulesAmazonIpReputationList", priority=len(rules)))
         rules.append(
-            _block_rule(
+            block_rule(
                 "rate-limit",
                 len(rules),
                 wafv2.CfnWebACL.StatementProperty(
@@ -159,13 +226,13 @@ class WebhookFirewall(Construct):
                         aggregate_key_type="IP",
                         evaluation_window_sec=300,
                         scope_down_statement=(
-                            _not(_label_statement(PATH_LABEL_NAMESPACE, scope="NAMESPACE")) if lists_of_source else None
+                            not_(label_statement(PATH_LABEL_NAMESPACE, scope="NAMESPACE")) if allow_listed else None
                         ),
                     )
                 ),
             )
         )
-        rules.append(_block_rule("body-size", len(rules), _body_size_statement(max_body_bytes, body_inspection_kb)))
+        rules.append(block_rule("body-size", len(rules), _body_size_statement(max_body_bytes, body_inspection_kb)))
         self.capacity = check_web_acl_budget(
             Stack.of(self).resolve(rules),
             ip_sets={
@@ -174,16 +241,22 @@ class WebhookFirewall(Construct):
                 )
                 for allow_list in shared.values()
             },
+            # Budgeted at the most the sync may put in a preset's set, not at its snapshot's size.
+            preset_ip_sets={
+                f"the IPv{version} set of preset {preset!r}": MAX_RANGES
+                for preset, sets in self.preset_ip_sets.items()
+                for version in sets
+            },
             max_wcu=max_wcu,
             max_ip_sets=max_ip_sets,
         )
-        self.ip_set_count = len(self.ip_sets)
+        self.ip_set_count = len(labelled)
         self.web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=_visibility(metric_name),
+            visibility_config=visibility(metric_name),
             association_config=wafv2.CfnWebACL.AssociationConfigProperty(
                 request_body={
                     "API_GATEWAY": wafv2.CfnWebACL.RequestBodyAssociatedResourceTypeConfigProperty(
@@ -218,6 +291,27 @@ class WebhookFirewall(Construct):
             description=_description(allow_list.sources),
         )
 
+    def _preset_ip_set(self, preset: str, version: int, ranges: Sequence[str]) -> wafv2.CfnIPSet:
+        # The sync rewrites the addresses in place, so neither the construct id nor
+        # the description depends on them or on the sources naming the preset: a
+        # deploy changes a synced set only when the shipped snapshot changes.
+        name = contract.preset_ip_set_name(root_stack_name(self), preset, version)
+        if len(name) > IP_SET_MAX_NAME_LENGTH:
+            raise FirewallBudgetError(
+                f"AWS WAF IP set name: {name!r} (the IPv{version} set of preset {preset!r}) has {len(name)} "
+                f"characters, over the {IP_SET_MAX_NAME_LENGTH} an IP set's name may have (AWS WAF API Reference, "
+                "CreateIPSet, Name): shorten stack_name"
+            )
+        return wafv2.CfnIPSet(
+            self,
+            f"Preset-{preset}-ipv{version}",
+            name=name,
+            scope="REGIONAL",
+            ip_address_version=f"IPV{version}",
+            addresses=list(ranges),
+            description=f"webhook-kit allow-list preset {preset}, IPv{version}: kept current by the allow-list sync",
+        )
+
 
 def _allow_lists(source: FirewallSource) -> list[_AllowList]:
     """The source's CIDRs as one list per IP version, normalised and sorted so equal lists compare equal."""
@@ -248,23 +342,6 @@ def source_path_regex(source_name: str) -> str:
     # Non-capturing: AWS WAF refuses capturing subexpressions (AWS WAF Developer Guide,
     # "Supported regular expression syntax in AWS WAF").
     return rf"^{_PREFIX}/{WEBHOOK_PATH_PREFIX}/{re.escape(source_name)}/?$"
-
-
-def _raw_path_statement(regex: str) -> wafv2.CfnWebACL.StatementProperty:
-    """The URI path as received against ``regex``: no transformation, the canonical-path rule's doing."""
-    return wafv2.CfnWebACL.StatementProperty(
-        regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
-            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
-            regex_string=regex,
-            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
-        )
-    )
-
-
-def _ip_set_statement(ip_set: wafv2.CfnIPSet) -> wafv2.CfnWebACL.StatementProperty:
-    return wafv2.CfnWebACL.StatementProperty(
-        ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(arn=ip_set.attr_arn)
-    )
 
 
 def integer_greater_than_regex(limit: int) -> str:
@@ -306,69 +383,4 @@ def _body_size_statement(max_body_bytes: int, body_inspection_kb: int) -> wafv2.
             regex_string=integer_greater_than_regex(max_body_bytes),
             text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
         )
-    )
-
-
-def _and(*statements: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.StatementProperty:
-    return wafv2.CfnWebACL.StatementProperty(
-        and_statement=wafv2.CfnWebACL.AndStatementProperty(statements=list(statements))
-    )
-
-
-def _or(statements: Sequence[wafv2.CfnWebACL.StatementProperty]) -> wafv2.CfnWebACL.StatementProperty:
-    # WAF wants at least two statements in an OR.
-    if len(statements) == 1:
-        return statements[0]
-    return wafv2.CfnWebACL.StatementProperty(or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=statements))
-
-
-def _not(statement: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.StatementProperty:
-    return wafv2.CfnWebACL.StatementProperty(not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=statement))
-
-
-def _label_statement(key: str, *, scope: str = "LABEL") -> wafv2.CfnWebACL.StatementProperty:
-    return wafv2.CfnWebACL.StatementProperty(
-        label_match_statement=wafv2.CfnWebACL.LabelMatchStatementProperty(scope=scope, key=key)
-    )
-
-
-def _label_rule(
-    name: str, priority: int, statement: wafv2.CfnWebACL.StatementProperty, label: str
-) -> wafv2.CfnWebACL.RuleProperty:
-    """A rule that only labels what it matches (Count still adds the rule's labels), for later rules to reuse."""
-    return wafv2.CfnWebACL.RuleProperty(
-        name=name,
-        priority=priority,
-        action=wafv2.CfnWebACL.RuleActionProperty(count={}),
-        rule_labels=[wafv2.CfnWebACL.LabelProperty(name=label)],
-        statement=statement,
-        visibility_config=_visibility(name),
-    )
-
-
-def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-    return wafv2.CfnWebACL.VisibilityConfigProperty(
-        cloud_watch_metrics_enabled=True, metric_name=metric_name, sampled_requests_enabled=True
-    )
-
-
-def _block_rule(name: str, priority: int, statement: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.RuleProperty:
-    return wafv2.CfnWebACL.RuleProperty(
-        name=name,
-        priority=priority,
-        action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-        statement=statement,
-        visibility_config=_visibility(name),
-    )
-
-
-def _managed_rule(name: str, *, priority: int) -> wafv2.CfnWebACL.RuleProperty:
-    return wafv2.CfnWebACL.RuleProperty(
-        name=name,
-        priority=priority,
-        override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-        statement=wafv2.CfnWebACL.StatementProperty(
-            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(vendor_name="AWS", name=name)
-        ),
-        visibility_config=_visibility(name),
     )

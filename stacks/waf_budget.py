@@ -48,6 +48,8 @@ DEFAULT_MAX_IP_SETS = 100
 # rule groups) per web ACL, and addresses in CIDR notation per IP set.
 WEB_ACL_MAX_REFERENCE_STATEMENTS = 50
 IP_SET_MAX_ADDRESSES = 10_000
+# AWS WAF API Reference, CreateIPSet: Name, 1 to 128 characters.
+IP_SET_MAX_NAME_LENGTH = 128
 
 # The quota names references to rule groups; a managed rule group is counted too, to err on the safe side.
 _REFERENCE_STATEMENTS = (
@@ -109,12 +111,18 @@ def reference_statements(rules: Iterable[Mapping[str, Any]]) -> int:
 
 
 def check_web_acl_budget(
-    rules: Sequence[Mapping[str, Any]], *, ip_sets: Mapping[str, int], max_wcu: int, max_ip_sets: int
+    rules: Sequence[Mapping[str, Any]],
+    *,
+    ip_sets: Mapping[str, int],
+    preset_ip_sets: Mapping[str, int],
+    max_wcu: int,
+    max_ip_sets: int,
 ) -> int:
     """Raise ``FirewallBudgetError`` naming every budget the rules and IP sets exceed; return the WCU.
 
-    ``ip_sets``: how many addresses and ranges (CIDRs) each IP set the firewall
-    creates holds, by a name the message can show.
+    ``ip_sets``: how many addresses and ranges (CIDRs) each static IP set the
+    firewall creates holds, by a name the message can show. ``preset_ip_sets``:
+    the presets' sets, each with the most ranges the allow-list sync may put in it.
     """
     if not 0 < max_wcu <= WEB_ACL_MAX_WCU:
         raise FirewallBudgetError(
@@ -128,12 +136,21 @@ def check_web_acl_budget(
         for name, count in ip_sets.items()
         if count > IP_SET_MAX_ADDRESSES
     ]
-    if len(ip_sets) > max_ip_sets:
+    problems += [
+        f"AWS WAF IP set size: {name} may hold up to {bound:,} ranges (shared.allowlists.MAX_RANGES, the most the "
+        "allow-list sync puts in a preset's set: the sync grows the set as the provider publishes more, so the "
+        f"budget is this bound, not the snapshot's size), over the {IP_SET_MAX_ADDRESSES:,} an IP set may hold "
+        "(AWS WAF Developer Guide, 'AWS WAF quotas', a fixed quota): lower MAX_RANGES"
+        for name, bound in preset_ip_sets.items()
+        if bound > IP_SET_MAX_ADDRESSES
+    ]
+    count = len(ip_sets) + len(preset_ip_sets)
+    if count > max_ip_sets:
         problems.append(
-            f"AWS WAF IP sets: this firewall needs {len(ip_sets):,} IP sets, over the {max_ip_sets:,} it may use "
+            f"AWS WAF IP sets: this firewall needs {count:,} IP sets, over the {max_ip_sets:,} it may use "
             "(AWS WAF Developer Guide, 'AWS WAF quotas': 100 IP sets per account and Region by default, shared "
             "with every other web ACL there): allow-list fewer sources, or give sources of one provider the same "
-            "allowed_cidrs (identical lists share an IP set per IP version)"
+            "allowed_cidrs (identical lists share an IP set per IP version) or the same allowed_presets"
         )
     references = reference_statements(rules)
     if references > WEB_ACL_MAX_REFERENCE_STATEMENTS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from shared.contract import source_stack_logical_id
 from stacks.config import WebhookKitConfig, load_config, parse_config
+from stacks.firewall import FirewallSource, WebhookFirewall
 from stacks.webhook_stack import WebhookKitStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +160,28 @@ def synthesize(config: WebhookKitConfig) -> Synthesized:
     )
 
 
+FIREWALL_MAX_BODY_BYTES = 1024 * 1024  # above what WAF reads of a body: a regex on Content-Length
+
+
+def build_firewall(
+    sources: Sequence[FirewallSource], *, stack_name: str = "FirewallOnly", **budget: int
+) -> tuple[WebhookFirewall, dict[str, Any]]:
+    """The firewall alone in a bare stack, and its synthesized template: a second, not a full synth."""
+    stack = cdk.Stack(cdk.App(), stack_name)
+    firewall = WebhookFirewall(
+        stack,
+        "Firewall",
+        sources=sources,
+        metric_name="webhook-kit-test",
+        stage_arn="arn:aws:apigateway:us-east-1::/restapis/abc/stages/prod",
+        rate_limit=1000,
+        max_body_bytes=FIREWALL_MAX_BODY_BYTES,
+        body_inspection_kb=16,
+        **budget,
+    )
+    return firewall, Template.from_stack(stack).to_json()
+
+
 def default_config_data() -> dict[str, Any]:
     return tomllib.loads(DEFAULT_CONFIG.read_text())
 
@@ -246,16 +270,34 @@ def located_alarms(synth: Synthesized) -> list[tuple[str, dict[str, Any]]]:
 def dashboard_metrics(synth: Synthesized) -> list[tuple[str, str, dict[str, Any]]]:
     """(namespace, metric name, dimensions) of every graph of the dashboard, tokens put back as intrinsics."""
     (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
-    separator, parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"]
-    tokens = {f"@@token{index}@@": part for index, part in enumerate(parts) if not isinstance(part, str)}
-    names = {id(part): name for name, part in tokens.items()}
-    body = json.loads(separator.join(part if isinstance(part, str) else names[id(part)] for part in parts))
+    body = joined_json(dashboard["Properties"]["DashboardBody"])
     metrics = []
     for widget in body["widgets"]:
         for row in widget.get("properties", {}).get("metrics", []):
-            fields = [field for field in row if not isinstance(field, dict)]  # the last may be render options
+            fields = row[:-1] if _render_options(row[-1]) else row
             namespace, name, *pairs = fields
             assert len(pairs) % 2 == 0 and "..." not in fields and "." not in fields, row
-            dimensions = {pairs[i]: tokens.get(pairs[i + 1], pairs[i + 1]) for i in range(0, len(pairs), 2)}
+            dimensions = {pairs[i]: pairs[i + 1] for i in range(0, len(pairs), 2)}
             metrics.append((namespace, name, dimensions))
     return metrics
+
+
+def joined_json(value: dict[str, Any]) -> Any:
+    """A JSON document the template assembles with ``Fn::Join``, parsed, each deploy-time part as its intrinsic."""
+    separator, parts = value["Fn::Join"]
+    tokens = {f"@@token{index}@@": part for index, part in enumerate(parts) if not isinstance(part, str)}
+    names = {id(part): name for name, part in tokens.items()}
+
+    def restored(node: Any) -> Any:
+        if isinstance(node, list):
+            return [restored(item) for item in node]
+        if isinstance(node, dict):
+            return {key: restored(item) for key, item in node.items()}
+        return tokens.get(node, node) if isinstance(node, str) else node
+
+    return restored(json.loads(separator.join(part if isinstance(part, str) else names[id(part)] for part in parts)))
+
+
+def _render_options(field: Any) -> bool:
+    """Whether a dashboard metric row's field is its render options (a dict, but not a deploy-time intrinsic)."""
+    return isinstance(field, dict) and not any(key == "Ref" or key.startswith("Fn::") for key in field)

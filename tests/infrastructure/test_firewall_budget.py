@@ -6,9 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 
 from stacks.firewall import FirewallSource, WebhookFirewall
 from stacks.waf_budget import (
@@ -16,8 +14,7 @@ from stacks.waf_budget import (
     reference_statements,
     web_acl_capacity,
 )
-
-MAX_BODY_BYTES = 1024 * 1024  # above what WAF reads of a body: a regex on Content-Length
+from tests.infrastructure.conftest import build_firewall as build
 
 
 def _provider_lists(count: int) -> list[tuple[str, ...]]:
@@ -35,23 +32,6 @@ def hundred_sources() -> list[FirewallSource]:
     return [
         FirewallSource(f"src-{index:03d}", lists[(index // 2) % 20] if index % 2 == 0 else ()) for index in range(100)
     ]
-
-
-def build(sources: Sequence[FirewallSource], **budget: int) -> tuple[WebhookFirewall, dict[str, Any]]:
-    """The firewall alone in a bare stack, and its synthesized template."""
-    stack = cdk.Stack(cdk.App(), "FirewallOnly")
-    firewall = WebhookFirewall(
-        stack,
-        "Firewall",
-        sources=sources,
-        metric_name="webhook-kit-test",
-        stage_arn="arn:aws:apigateway:us-east-1::/restapis/abc/stages/prod",
-        rate_limit=1000,
-        max_body_bytes=MAX_BODY_BYTES,
-        body_inspection_kb=16,
-        **budget,
-    )
-    return firewall, Template.from_stack(stack).to_json()
 
 
 def _rules(template: dict[str, Any]) -> list[dict[str, Any]]:
