@@ -13,9 +13,12 @@ from constructs import IConstruct
 
 FUNCTION_SKIPS = {
     "CKV_AWS_115": "Concurrency is bounded where it matters: each processor by its SQS event source's maximum "
-    "concurrency, the verifier by the API stage's throttling; reserving concurrency would take it from the account.",
+    "concurrency, the verifier by the API stage's throttling, the allow-list sync by its schedule; reserving "
+    "concurrency would take it from the account.",
     "CKV_AWS_116": "A Lambda DLQ only catches asynchronous invocations. API Gateway calls the verifier synchronously "
-    "and SQS drives the processors, whose dead-letter queue is the source queue's redrive policy.",
+    "and SQS drives the processors, whose dead-letter queue is the source queue's redrive policy. The allow-list "
+    "sync's scheduled event carries nothing to redo: a failed run is counted and alarmed, and the next run reads "
+    "the lists anew.",
     "CKV_AWS_117": "The functions reach only AWS APIs with IAM-signed TLS requests; a VPC would add NAT cost and "
     "cold-start time and protect nothing here.",
     "CKV_AWS_173": "The environment holds no secret (queue URLs, ARNs, limits); signing secrets are read from "

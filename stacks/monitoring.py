@@ -48,6 +48,8 @@ class Monitoring(Construct):
     rotated secret not yet added, or an attack). Globally: verifier errors and
     throttles, API 5XX answers (the provider is being told to retry), and a
     spike of WAF-blocked requests. 100 sources: 100 + 50 + 6 alarms, not 506.
+    With allow-list presets, the sync adds its own (stacks/allowlist_sync.py)
+    through ``alarm``, ``lambda_alarms`` and ``dashboard``.
     """
 
     def __init__(
@@ -121,7 +123,7 @@ class Monitoring(Construct):
             )
             for group, members in groups(sources, METRICS_PER_ALARM)
         ]
-        self._lambda_alarms("verifier", verifier)
+        self.lambda_alarms("verifier", verifier)
         # One alarm for every source: the verifier counts this metric without
         # the source dimension (CloudWatch alarms cannot sum a SEARCH).
         self._alarm(
@@ -163,7 +165,8 @@ class Monitoring(Construct):
         )
         self.dashboard = self._dashboard(sources, verifier, api)
 
-    def _lambda_alarms(self, label: str, function: lambda_.IFunction) -> None:
+    def lambda_alarms(self, label: str, function: lambda_.IFunction) -> None:
+        """``<label>-errors`` and ``<label>-throttles``: each function of the kit that no source owns has both."""
         self._alarm(
             f"{label}-errors",
             function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
@@ -189,10 +192,19 @@ class Monitoring(Construct):
         group: str | None = None,
         threshold: float,
         description: str,
+        runbook: str | None = None,
+        below: bool = False,
+        missing_breaches: bool = False,
     ) -> None:
-        """One alarm, named `<stack>-[sources-<i>-<j>-]<entry>` after this deployment and its runbook entry."""
+        """One alarm, named `<stack>-[sources-<i>-<j>-]<entry>` after this deployment and its runbook entry.
+
+        By default it fires above ``threshold`` and stays quiet without data; ``below``
+        fires under it, ``missing_breaches`` also fires without data (for a metric
+        whose absence is the problem). ``runbook``: the entry's anchor when the entry
+        is not the key itself (an entry per preset, `allowlist-<preset>-stale`).
+        """
         key = f"{group}-{entry}" if group else entry
-        anchor = f"sources-i-j-{entry}" if group else entry
+        anchor = runbook or (f"sources-i-j-{entry}" if group else entry)
         alarm = cloudwatch.Alarm(
             scope,
             key,
@@ -200,8 +212,14 @@ class Monitoring(Construct):
             metric=metric,
             threshold=threshold,
             evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            comparison_operator=(
+                cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+                if below
+                else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+            ),
+            treat_missing_data=(
+                cloudwatch.TreatMissingData.BREACHING if missing_breaches else cloudwatch.TreatMissingData.NOT_BREACHING
+            ),
             alarm_description=described(description, anchor),
         )
         alarm.add_alarm_action(self.action)

@@ -8,6 +8,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from shared import contract
+from stacks.allowlist_sync import AllowlistSync
 from stacks.claim_check import ClaimCheckBucket
 from stacks.config import WebhookKitConfig
 from stacks.crypto_layer import CryptographyLayer, sources_needing_cryptography
@@ -118,7 +119,9 @@ class WebhookIngestion(Construct):
         self.firewall = WebhookFirewall(
             self,
             "Firewall",
-            sources=[FirewallSource(source.name, source.allowed_cidrs) for source in config.sources],
+            sources=[
+                FirewallSource(source.name, source.allowed_cidrs, source.allowed_presets) for source in config.sources
+            ],
             metric_name=deployment_name,
             stage_arn=self.api.api.deployment_stage.stage_arn,
             rate_limit=config.waf_rate_limit,
@@ -144,6 +147,18 @@ class WebhookIngestion(Construct):
             rejection_rate_percent=config.rejection_rate_alarm_percent,
             waf_blocked_threshold=config.waf_blocked_alarm_threshold,
         )
+        # Only a deployment whose sources name a preset has sets to keep current.
+        self.allowlist_sync: AllowlistSync | None = None
+        if self.firewall.preset_ip_sets:
+            self.allowlist_sync = AllowlistSync(
+                self,
+                "AllowlistSync",
+                factory=factory,
+                ip_sets=self.firewall.preset_ip_sets,
+                monitoring=self.monitoring,
+                sync_hours=config.allowlist_sync_hours,
+                max_change_percent=config.allowlist_max_change_percent,
+            )
 
     def _grant_verifier(self, table_parameters: SourceTableParameters) -> None:
         """The verifier's own policy: the same size for 3 sources or 100 (queues and secrets grant it themselves)."""

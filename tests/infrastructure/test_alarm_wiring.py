@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.contract import ALLOWLIST_SYNC_SERVICE, DIMENSION_PRESET
 from tests.infrastructure.conftest import Synthesized, dashboard_metrics, located_alarms
 
 _PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333"}
@@ -183,6 +184,11 @@ def _check_dimensions(
         queue, attribute = queue_name["Fn::GetAtt"]
         assert attribute == "QueueName", where
         assert synth.templates()[defined_in]["Resources"][queue]["Type"] == "AWS::SQS::Queue", where
+    elif namespace == "WebhookKit" and dimensions.get("service") == ALLOWLIST_SYNC_SERVICE:
+        # The allow-list sync records every metric with its service and the preset.
+        assert set(dimensions) == {"service", DIMENSION_PRESET}, where
+        presets = {preset for source in synth.config.sources for preset in source.allowed_presets}
+        assert dimensions[DIMENSION_PRESET] in presets, where
     elif namespace == "WebhookKit":
         from verifier import handler
         from verifier.core import UNAUTHORIZED_REASON
@@ -226,7 +232,8 @@ def test_every_metric_dimension_names_a_resource_or_metric_of_the_same_template(
     for template, namespace, name, dimensions in metrics:
         checked |= _check_dimensions(synth, template, namespace, name, dimensions)
     # Every kind of dimension the kit uses was met (a parser that found nothing fails here).
-    assert checked == _EVERY_DIMENSION
+    presets = any(source.allowed_presets for source in synth.config.sources)
+    assert checked == _EVERY_DIMENSION | ({f"WebhookKit {DIMENSION_PRESET}"} if presets else set())
     if where == "alarms":
         watched = len(metrics)
         assert watched >= len(synth.all_resources("AWS::CloudWatch::Alarm")) > 0

@@ -12,10 +12,11 @@ import pytest
 from stacks.firewall import (
     CANONICAL_PATH_REGEX,
     PATH_LABEL_NAMESPACE,
+    FirewallSource,
     integer_greater_than_regex,
     source_path_regex,
 )
-from tests.infrastructure.conftest import Synthesized
+from tests.infrastructure.conftest import Synthesized, build_firewall
 
 
 def _logical_id(synth: Synthesized, type_: str) -> str:
@@ -60,11 +61,14 @@ def test_web_acl_has_ip_reputation_rate_and_body_size_rules(default_stack: Synth
     assert priorities == list(range(len(rules)))
 
 
-def test_default_sources_without_cidrs_get_no_allow_list(default_stack: Synthesized) -> None:
-    assert not default_stack.resources("AWS::WAFv2::IPSet")
+def test_only_allow_listed_sources_get_allow_list_rules(default_stack: Synthesized) -> None:
+    # The shipped configuration allow-lists stripe and github by preset, not orders.
     rules = _rules(default_stack)
-    assert not [name for name in rules if name.startswith(("allow-list-", "path-", "from-"))]
-    assert not [rule for rule in rules.values() if rule.get("RuleLabels")]
+    allow_listed = {source.name for source in default_stack.config.sources if source.allow_listed}
+    assert allow_listed == {"stripe", "github"}
+    assert {name for name in rules if name.startswith(("allow-list-", "path-"))} == {
+        f"{kind}-{name}" for name in allow_listed for kind in ("allow-list", "path")
+    }
 
 
 def test_body_cap_within_waf_inspection_is_measured_on_the_body(variant_stack: Synthesized) -> None:
@@ -74,22 +78,27 @@ def test_body_cap_within_waf_inspection_is_measured_on_the_body(variant_stack: S
     assert body["Size"] == 8192
 
 
-def test_each_allow_listed_source_is_blocked_on_its_path_unless_from_its_addresses(variant_stack: Synthesized) -> None:
-    rules = _rules(variant_stack)
-    assert "allow-list-twilio-sms" not in rules and "path-twilio-sms" not in rules
-    allow_listed = [source for source in variant_stack.config.sources if source.allowed_cidrs]
-    assert [source.name for source in allow_listed] == ["stripe", "erp"]
+@pytest.mark.parametrize(
+    ("stack", "expected"), [("default_stack", ["stripe", "github"]), ("variant_stack", ["stripe", "erp"])]
+)
+def test_each_allow_listed_source_is_blocked_on_its_path_unless_from_its_addresses(
+    stack: str, expected: list[str], request: pytest.FixtureRequest
+) -> None:
+    # The variant's sources list CIDRs, the default's name presets (their IP sets hold the snapshots at synth).
+    synth: Synthesized = request.getfixturevalue(stack)
+    rules = _rules(synth)
+    assert "allow-list-orders" not in rules and "allow-list-twilio-sms" not in rules
+    allow_listed = [source for source in synth.config.sources if source.allow_listed]
+    assert [source.name for source in allow_listed] == expected
     for source in allow_listed:
         rule = rules[f"allow-list-{source.name}"]
         assert rule["Action"] == {"Block": {}}
         on_path, negated = rule["Statement"]["AndStatement"]["Statements"]
-        labelled = _labelling_rules(variant_stack, before=f"allow-list-{source.name}")
+        labelled = _labelling_rules(synth, before=f"allow-list-{source.name}")
         path_rule = labelled[on_path["LabelMatchStatement"]["Key"]]
         assert path_rule["Statement"]["RegexMatchStatement"]["RegexString"] == source_path_regex(source.name)
-        admitted = _addresses_of(
-            variant_stack, negated["NotStatement"]["Statement"], before=f"allow-list-{source.name}"
-        )
-        assert admitted == set(source.allowed_cidrs)
+        admitted = _addresses_of(synth, negated["NotStatement"]["Statement"], before=f"allow-list-{source.name}")
+        assert admitted == set(source.snapshot_ranges)
 
 
 def test_allow_lists_are_ip_sets_one_per_ip_version_each_referenced_once(variant_stack: Synthesized) -> None:
@@ -288,7 +297,7 @@ def test_rate_rule_does_not_count_allow_listed_providers_on_their_own_path(varia
         for label in rule.get("RuleLabels", [])
         if label["Name"].startswith(PATH_LABEL_NAMESPACE)
     }
-    allow_listed = {source.name for source in variant_stack.config.sources if source.allowed_cidrs}
+    allow_listed = {source.name for source in variant_stack.config.sources if source.allow_listed}
     assert set(path_labellers) == {f"{PATH_LABEL_NAMESPACE}{name}" for name in allow_listed}
     for label, labeller in path_labellers.items():
         name = label.removeprefix(PATH_LABEL_NAMESPACE)
@@ -298,9 +307,12 @@ def test_rate_rule_does_not_count_allow_listed_providers_on_their_own_path(varia
         assert on_path == {"LabelMatchStatement": {"Scope": "LABEL", "Key": label}}
 
 
-def test_rate_rule_counts_everything_when_no_source_is_allow_listed(default_stack: Synthesized) -> None:
-    rate = _rules(default_stack)["rate-limit"]["Statement"]["RateBasedStatement"]
-    assert "ScopeDownStatement" not in rate
+def test_rate_rule_counts_everything_when_no_source_is_allow_listed() -> None:
+    _, template = build_firewall([FirewallSource("orders")])
+    (acl,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::WAFv2::WebACL")
+    rules = {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
+    assert "ScopeDownStatement" not in rules["rate-limit"]["Statement"]["RateBasedStatement"]
+    assert not [rule for rule in rules.values() if rule.get("RuleLabels")]
 
 
 def _waf_regexes(node: Any) -> list[str]:
@@ -321,7 +333,7 @@ def test_no_waf_regex_has_a_capturing_group(stack: str, request: pytest.FixtureR
     synth: Synthesized = request.getfixturevalue(stack)
     regexes = _waf_regexes(synth.json["Resources"])
     # canonical-path guard + body size + a path rule per allow-listed source
-    expected = 2 + sum(1 for source in synth.config.sources if source.allowed_cidrs)
+    expected = 2 + sum(1 for source in synth.config.sources if source.allow_listed)
     if synth.config.max_body_bytes <= synth.config.waf_body_inspection_kb * 1024:
         expected -= 1  # the body is measured, not matched by regex
     assert len(regexes) == expected > 0

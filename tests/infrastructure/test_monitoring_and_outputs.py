@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.allowlists import PRESETS
 from shared.contract import source_stack_logical_id
 from stacks import source_alarms
 from stacks.aws_limits import MAX_SOURCES
@@ -50,7 +51,9 @@ def test_every_alarm_notifies_the_topic(default_stack: Synthesized) -> None:
             assert [default_stack.follow(where, a) for a in alarm[actions]] == [
                 (default_stack.config.stack_name, {"Ref": topic_id})
             ]
-        assert alarm["TreatMissingData"] == "notBreaching"
+        # Quiet without data, but for the allow-list sync's staleness: its absence is the problem.
+        stale = re.fullmatch(r".+-allowlist-[a-z0-9]+-stale", alarm["AlarmName"])
+        assert alarm["TreatMissingData"] == ("breaching" if stale else "notBreaching"), alarm["AlarmName"]
 
 
 def test_each_dead_letter_queue_alarms_on_one_visible_message(default_stack: Synthesized) -> None:
@@ -115,7 +118,7 @@ def test_lambda_errors_and_throttles_alarm_for_every_function(default_stack: Syn
         for (where, logical_id), resource in default_stack.all_resources("AWS::Lambda::Function").items()
         if resource["Properties"].get("Handler", "").endswith(".handler.handler")
     }
-    assert len(functions) == 1 + len(default_stack.config.sources)
+    assert len(functions) == 1 + len(default_stack.config.sources) + 1  # verifier, processors, allow-list sync
     for metric_name in ("Errors", "Throttles"):
         watched = set()
         for where, alarm in located_alarms(default_stack):
@@ -240,6 +243,9 @@ def _runbook_entry(alarm_key: str, source_names: list[str]) -> str:
     group = re.fullmatch(r"sources-\d+-\d+-(?:[ab]-(?=signature-rejections$))?(.+)", alarm_key)
     if group:
         return f"sources-<i>-<j>-{group[1]}"
+    preset = re.fullmatch(rf"allowlist-(?:{'|'.join(PRESETS)})-(.+)", alarm_key)
+    if preset:
+        return f"allowlist-<preset>-{preset[1]}"
     for name in sorted(source_names, key=len, reverse=True):
         if alarm_key.startswith(f"{name}-"):
             return "<source>" + alarm_key[len(name) :]
@@ -248,9 +254,12 @@ def _runbook_entry(alarm_key: str, source_names: list[str]) -> str:
 
 def _expected_alarm_count(synth: Synthesized) -> int:
     """One a source and one more if it has enforce = false; a group of ten: three, and one per five
-    sources (signature rejections); five global."""
+    sources (signature rejections); five global; with presets, two per preset and the sync's errors
+    and throttles."""
     own = sum(1 if source.enforce else 2 for source in synth.config.sources)
-    return own + sum(3 + -(-len(group) // 5) for group in _groups(synth)) + 5
+    presets = {preset for source in synth.config.sources for preset in source.allowed_presets}
+    sync = 2 * len(presets) + 2 if presets else 0
+    return own + sum(3 + -(-len(group) // 5) for group in _groups(synth)) + 5 + sync
 
 
 def test_every_alarm_has_a_runbook_entry(default_stack: Synthesized) -> None:
@@ -290,7 +299,11 @@ def test_every_alarm_is_named_after_its_deployment_and_links_its_runbook_entry(
     assert len({alarm["AlarmName"] for alarm in alarms}) == len(alarms)
     # The longest stack name (128), source name (32) and group range the configuration
     # allows stay within CloudWatch's 255-character alarm names.
-    widest = {"<source>": "x" * 32, "sources-<i>-<j>": f"sources-{MAX_SOURCES}-{MAX_SOURCES}-a"}
+    widest = {
+        "<source>": "x" * 32,
+        "sources-<i>-<j>": f"sources-{MAX_SOURCES}-{MAX_SOURCES}-a",
+        "<preset>": max(PRESETS, key=len),
+    }
     for entry in entries.values():
         for placeholder, value in widest.items():
             entry = entry.replace(placeholder, value)

@@ -439,3 +439,40 @@ def test_ed25519_is_for_standard_webhooks_and_svix_sources_and_alone_brings_the_
     assert sources_needing_cryptography(signed_v1a.sources) == ["shop"]
     # The shipped configuration deploys without the layer (and synthesizes offline).
     assert sources_needing_cryptography(load_config(ROOT / "webhook-kit.toml").sources) == []
+
+
+def test_the_shipped_configuration_allow_lists_stripe_and_github_by_preset() -> None:
+    sources = {source.name: source for source in load_config(ROOT / "webhook-kit.toml").sources}
+    assert sources["stripe"].allowed_presets == ("stripe",) and sources["github"].allowed_presets == ("github",)
+    assert not sources["stripe"].allowed_cidrs and not sources["github"].allowed_cidrs
+
+
+def test_an_unknown_preset_is_refused_naming_it_and_the_presets_there_are() -> None:
+    message = _error(_with_source(allowed_presets=["stripey"]))
+    assert "sources[stripe].allowed_presets" in message and "'stripey'" in message
+    assert "presets: github, stripe" in message and "allowed_cidrs" in message
+
+
+def test_a_preset_named_twice_is_refused() -> None:
+    message = _error(_with_source(allowed_presets=["stripe", "stripe"]))
+    assert "sources[stripe].allowed_presets" in message and "names a preset twice" in message
+
+
+def test_a_preset_with_extra_cidrs_allows_both() -> None:
+    (source, *_) = parse_config(_with_source(allowed_presets=["stripe"], allowed_cidrs=["203.0.113.0/24"])).sources
+    assert source.allow_listed and "203.0.113.0/24" in source.snapshot_ranges
+    assert "3.18.12.63/32" in source.snapshot_ranges  # from the shipped snapshot
+
+
+@pytest.mark.parametrize(("hours", "accepted"), [(0, False), (1, True), (72, True), (73, False)])
+def test_the_allow_list_sync_runs_every_1_to_72_hours(hours: int, accepted: bool) -> None:
+    data = {**_base(), "allowlist_sync_hours": hours}
+    if accepted:
+        assert parse_config(data).allowlist_sync_hours == hours
+    else:
+        assert "allowlist_sync_hours" in _error(data)
+
+
+@pytest.mark.parametrize("percent", [0, 101])
+def test_the_unconfirmed_change_bound_is_a_percentage(percent: int) -> None:
+    assert "allowlist_max_change_percent" in _error({**_base(), "allowlist_max_change_percent": percent})
