@@ -43,6 +43,15 @@ values = json.loads({values!r})
 handler.install(config=load_config(read_parameters=lambda names: {{n: values[n] for n in names if n in values}}))
 """
 _PROCESSOR_COLD_START = "handler.runtime()"
+# The sync's targets name each IP set by its Ref, which CloudFormation resolves to "name|id|scope".
+_ALLOWLIST_SYNC_COLD_START = """
+import json, os
+from shared.contract import ENV_ALLOWLIST_TARGETS
+targets = json.loads(os.environ[ENV_ALLOWLIST_TARGETS])
+refs = {{preset: {{v: ref + "|id|REGIONAL" for v, ref in sets.items()}} for preset, sets in targets.items()}}
+os.environ[ENV_ALLOWLIST_TARGETS] = json.dumps(refs)
+handler.install()
+"""
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +130,11 @@ def _placeholder(value: Any) -> str:
 
 @pytest.mark.parametrize(
     ("handler", "statement"),
-    [("verifier.handler.handler", _VERIFIER_COLD_START), ("processor.handler.handler", _PROCESSOR_COLD_START)],
+    [
+        ("verifier.handler.handler", _VERIFIER_COLD_START),
+        ("processor.handler.handler", _PROCESSOR_COLD_START),
+        ("allowlist_sync.handler.handler", _ALLOWLIST_SYNC_COLD_START),
+    ],
 )
 def test_each_handler_starts_with_only_the_asset_the_layer_and_the_runtime(
     default_stack: Synthesized, lambda_runtime: tuple[Path, Path], handler: str, statement: str
@@ -132,7 +145,7 @@ def test_each_handler_starts_with_only_the_asset_the_layer_and_the_runtime(
         for function in default_stack.all_resources("AWS::Lambda::Function").values()
         if function["Properties"]["Handler"] == handler
     ]
-    assert len(functions) == (1 if handler.startswith("verifier") else len(default_stack.config.sources))
+    assert len(functions) == (len(default_stack.config.sources) if handler.startswith("processor") else 1)
     statement = statement.format(values=_source_table_values(default_stack))
     for function in functions:
         asset = staged_asset(default_stack, function)
