@@ -40,6 +40,10 @@ IAM_ROLE_MAX_INLINE_POLICY_CHARS = 10_240
 # PutMetricAlarm: 10 metrics and 10 expressions an alarm, a hard limit.
 ALARM_MAX_METRICS = 10
 ALARM_MAX_EXPRESSIONS = 10
+# PutMetricAlarm, Period: "Period multiplied by EvaluationPeriods can't be more than 604,800
+# seconds"; one day for a period under an hour.
+ALARM_MAX_EVALUATION_SECONDS = 7 * 24 * 3600
+ALARM_MAX_SHORT_PERIOD_EVALUATION_SECONDS = 24 * 3600
 # CloudWatch User Guide, "CloudWatch service quotas": a dashboard holds 500 widgets, a
 # widget 500 metrics, a dashboard 2,500 metrics.
 DASHBOARD_MAX_WIDGETS = 500
@@ -201,6 +205,17 @@ def _alarms(name: str, resources: Mapping[str, Any]) -> tuple[int, list[str]]:
             problems.append(
                 f"{name} {logical_id}: {metrics} metrics and {expressions} expressions, over the 10 and 10 an alarm "
                 "may read (CloudWatch, metric math alarms)"
+            )
+        periods = [properties.get("Period", 0)] + [
+            q["MetricStat"].get("Period", 0) for q in queries if "MetricStat" in q
+        ]
+        period = max(p for p in periods if isinstance(p, int))
+        window = period * properties.get("EvaluationPeriods", 1)
+        most = ALARM_MAX_EVALUATION_SECONDS if period >= 3600 else ALARM_MAX_SHORT_PERIOD_EVALUATION_SECONDS
+        if window > most:
+            problems.append(
+                f"{name} {logical_id}: evaluates {window:,} seconds (period x evaluation periods), over the {most:,} "
+                "an alarm may (CloudWatch PutMetricAlarm, Period: 7 days, or 1 day for a period under an hour)"
             )
     return count, problems
 

@@ -5,14 +5,25 @@ The shipped configuration names the stripe and github presets; the variant names
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
+import pytest
 from allowlist_sync.adapters import FEED_TOTAL_SECONDS
 
 from shared import contract
 from shared.allowlists import by_version, load_snapshot
-from stacks.budgets import LAMBDA_MAX_ENVIRONMENT_BYTES, TOKEN_BOUND, bounded_length, check_assembly
+from stacks.budgets import (
+    ALARM_MAX_EVALUATION_SECONDS,
+    LAMBDA_MAX_ENVIRONMENT_BYTES,
+    TOKEN_BOUND,
+    BudgetError,
+    bounded_length,
+    check_assembly,
+)
+from stacks.config import parse_config
 from tests.infrastructure.conftest import Synthesized, dashboard_metrics, joined_json, located_alarms
 from tests.infrastructure.iam import actions_of, function_by_handler, resources_of, role_statements
 
@@ -189,3 +200,14 @@ def test_a_deployment_naming_no_preset_has_no_sync(variant_stack: Synthesized) -
     assert not [a for _, a in located_alarms(variant_stack) if "-allowlist-" in a["AlarmName"]]
     # Its allow-lists are static IP sets, named by CloudFormation.
     assert not [r for r in variant_stack.resources("AWS::WAFv2::IPSet").values() if "Name" in r["Properties"]]
+
+
+def test_the_staleness_alarm_of_the_longest_interval_fits_what_cloudwatch_evaluates(tmp_path: Path) -> None:
+    # Two intervals in one period: at the configuration's most (72 hours), within PutMetricAlarm's 7 days.
+    longest = parse_config({"allowlist_sync_hours": 72, "sources": [{"name": "gh", "scheme": "github"}]})
+    assert 2 * longest.allowlist_sync_hours * 3600 <= ALARM_MAX_EVALUATION_SECONDS
+    # And synth's budget check refuses an alarm that looks back further.
+    alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Period": 2 * 85 * 3600, "EvaluationPeriods": 1}}
+    (tmp_path / "Kit.template.json").write_text(json.dumps({"Resources": {"Stale": alarm}}))
+    with pytest.raises(BudgetError, match=r"Stale: evaluates 612,000 seconds .* over the 604,800 .*PutMetricAlarm"):
+        check_assembly(tmp_path)
