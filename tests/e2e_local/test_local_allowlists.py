@@ -17,16 +17,22 @@ from typing import Any, ClassVar
 
 import pytest
 import requests
+from allowlist_sync import handler as sync_handler
+from allowlist_sync.adapters import FeedReader, WafIpSets
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
+from shared import contract
 from shared.allowlists import load_snapshot
+from shared.https_get import build_opener
 from stacks.config import load_config
 from tests.e2e_local.e2e_support import TIMEOUT, post, signed
+from tests.support.lambda_context import LambdaContext
 from tests.support.local_pipeline import running_pipeline
-from tests.support.tls import tls_server
+from tests.support.tls import tls_server, trusting
 from webhook_kit.cli import app
 from webhook_kit.local import LocalPipeline, local_client
+from webhook_kit.local.allowlists import REFRESH_SECONDS
 from webhook_kit.local.state import RunningPipeline, write_state
 
 CONFIG = Path(__file__).with_name("webhook-kit.allowlists.toml")
@@ -68,6 +74,28 @@ def _stripe_ipv4(wafv2: Any) -> dict[str, Any]:
     return dict(wafv2.get_ip_set(Name=STRIPE_IPV4, Scope="REGIONAL", Id=summary["Id"]))
 
 
+@pytest.fixture
+def stripe_as_shipped(pipeline: LocalPipeline) -> None:
+    """The stripe preset's IP set back at its snapshot (tests here run in any order), as the front sees it."""
+    wafv2 = local_client("wafv2", pipeline.aws_endpoint)
+    found = _stripe_ipv4(wafv2)
+    snapshot = list(load_snapshot("stripe").ranges)
+    if found["IPSet"]["Addresses"] != snapshot:
+        ip_set = found["IPSet"]
+        wafv2.update_ip_set(
+            Name=ip_set["Name"], Scope="REGIONAL", Id=ip_set["Id"], Addresses=snapshot, LockToken=found["LockToken"]
+        )
+        time.sleep(REFRESH_SECONDS + 0.2)
+
+
+def _until_not_refused(http: requests.Session, pipeline: LocalPipeline, source: str) -> int:
+    deadline = time.monotonic() + TIMEOUT
+    while (status := post(http, signed(pipeline, source)).status_code) == 403 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return status
+
+
+@pytest.mark.usefixtures("stripe_as_shipped")
 def test_the_front_lets_through_what_the_preset_ip_sets_hold_after_an_update_with_the_lock_token(
     pipeline: LocalPipeline, http: requests.Session
 ) -> None:
@@ -98,10 +126,39 @@ def test_the_front_lets_through_what_the_preset_ip_sets_hold_after_an_update_wit
             LockToken=found["LockToken"],
         )
 
-    deadline = time.monotonic() + TIMEOUT
-    while (status := post(http, signed(pipeline, "a-stripe")).status_code) == 403 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert status == 202
+    assert _until_not_refused(http, pipeline, "a-stripe") == 202
+
+
+@pytest.mark.usefixtures("stripe_as_shipped")
+def test_the_sync_run_against_the_pipelines_waf_changes_what_the_front_lets_through(
+    pipeline: LocalPipeline, http: requests.Session, tmp_path: Path
+) -> None:
+    """The whole loop: a provider publishes a new address; the sync's handler (its real adapters: the
+    bounded HTTPS GET, WAFv2's UpdateIPSet with the lock token) applies it; the front admits it."""
+    wafv2 = local_client("wafv2", pipeline.aws_endpoint)
+    assert post(http, signed(pipeline, "a-stripe")).status_code == 403
+    ip_set = _stripe_ipv4(wafv2)["IPSet"]
+    published = [cidr.removesuffix("/32") for cidr in load_snapshot("stripe").ranges] + ["127.0.0.1"]
+    _Feeds.bodies = {"/stripe": json.dumps({"WEBHOOKS": published}).encode()}
+    with tls_server(_Feeds, tmp_path) as (port, certificate):
+        sync_handler.install(
+            fetch=FeedReader(
+                feeds={"stripe": f"https://localhost:{port}/stripe"}, opener=build_opener(trusting(certificate))
+            ),
+            ip_sets=WafIpSets(wafv2),
+            environ=contract.allowlist_sync_environment(
+                targets={"stripe": {4: f"{ip_set['Name']}|{ip_set['Id']}|REGIONAL"}},
+                max_change_percent=contract.DEFAULT_ALLOWLIST_MAX_CHANGE_PERCENT,
+                confirm_seconds=0,
+            ),
+        )
+        try:
+            result = sync_handler.handler({}, LambdaContext(function_name="allowlist-sync"))
+        finally:
+            sync_handler.reset()
+    assert result == {"stripe": {"status": "updated", "reason": None}}
+    assert "127.0.0.1/32" in _stripe_ipv4(wafv2)["IPSet"]["Addresses"]
+    assert _until_not_refused(http, pipeline, "a-stripe") == 202
 
 
 def test_ipsets_diff_local_shows_the_ranges_each_feed_adds_and_removes(
