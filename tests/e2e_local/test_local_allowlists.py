@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 
 import pytest
 import requests
-from allowlist_sync import handler as sync_handler
-from allowlist_sync.adapters import FeedReader, WafIpSets
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
+from allowlist_sync import handler as sync_handler
+from allowlist_sync.adapters import FeedReader, WafIpSets
 from shared import contract
 from shared.allowlists import load_snapshot
 from shared.https_get import build_opener

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from allowlist_sync.adapters import FEED_TOTAL_SECONDS
 
+from allowlist_sync.adapters import FEED_TOTAL_SECONDS
 from shared import contract
 from shared.allowlists import by_version, load_snapshot
 from stacks.budgets import (

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 import boto3
 import pytest
+
 from allowlist_sync import handler as sync_handler
 from allowlist_sync.adapters import FeedReader, WafIpSets
 from allowlist_sync.core import StaleLock
-
 from shared import contract
 from shared.allowlists import MAX_FEED_BYTES, load_snapshot
 from shared.https_get import build_opener

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
+
 from allowlist_sync import handler as sync_handler
 from allowlist_sync.core import DependencyError, IpSetState, Limits, StaleLock, Target, sync
-
 from shared import contract
 from shared.allowlists import PRESETS, Preset
 from shared.https_get import FetchError
