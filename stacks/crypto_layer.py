@@ -34,8 +34,8 @@ from aws_cdk import Annotations, AssetHashType, BundlingOptions, DockerImage, IL
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from shared.schemes import SCHEMES
 from stacks.lambda_factory import ARCHITECTURE, ROOT, RUNTIME, pinned_version
+from webhook_verify.schemes import SCHEMES
 
 if TYPE_CHECKING:
     from stacks.source_config import SourceConfig

@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared import contract
 from shared.allowlists import PRESETS, get_preset, load_snapshot, sort_ranges
-from shared.handshakes import get_handshake
-from shared.providers import PROVIDERS, get_provider
-from shared.schemes import SCHEMES, SchemeConfigError
 from stacks.arns import ARN_KMS_KEY, ARN_SECRET, arn_region
 from stacks.aws_limits import LAMBDA_MAX_TIMEOUT, SQS_MAX_VISIBILITY_TIMEOUT, SQS_STANDARD_MAX_BATCH
+from webhook_verify.handshakes import get_handshake
+from webhook_verify.providers import PROVIDERS, get_provider
+from webhook_verify.schemes import SCHEMES, SchemeConfigError
 
 SchemeName = Literal[
     "standard-webhooks",
@@ -94,7 +94,7 @@ class SourceConfig(StrictModel):
     """One webhook sender: its URL segment, how it signs, and how its queue is drained."""
 
     name: str = Field(description="URL path segment: POST /webhooks/{name}")
-    # A provider of the catalogue (shared/providers) sets the scheme and its options;
+    # A provider of the catalogue (webhook_verify/providers) sets the scheme and its options;
     # `scheme` alone (with `generic` for generic-hmac) is for anything not in it.
     provider: str | None = None
     scheme: SchemeName

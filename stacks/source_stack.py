@@ -31,7 +31,6 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from shared import contract
-from shared.handshakes import get_handshake
 from stacks.arns import arn_region, secret_arn_for_policies
 from stacks.claim_check import claim_check_prefix
 from stacks.config import SourceConfig, WebhookKitConfig
@@ -41,6 +40,7 @@ from stacks.processors import SourceProcessor, idempotency_key_prefix
 from stacks.queues import SourceQueues
 from stacks.secrets import SourceSecret
 from stacks.source_alarms import SourceAlarms
+from webhook_verify.handshakes import get_handshake
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from shared.handshakes import get_handshake
-from shared.handshakes.post_challenges import CAPTURE_QUERY, CAPTURE_TOKEN
-from shared.schemes import get_scheme
+from webhook_verify.handshakes import get_handshake
+from webhook_verify.handshakes.post_challenges import CAPTURE_QUERY, CAPTURE_TOKEN
+from webhook_verify.schemes import get_scheme
 
 _SEED = "webhook-kit local development secret (not for production)"
 

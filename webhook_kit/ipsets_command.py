@@ -3,7 +3,7 @@
 ``diff`` compares a deployment's (or the local pipeline's) WAF IP sets with
 each provider's list now; ``refresh`` compares the snapshots shipped with the
 kit with it and, with ``--write``, replaces them (for a release). A feed is
-read through the kit's one bounded GET (``shared.https_get``: https, the
+read through the kit's one bounded GET (``webhook_verify.https_get``: https, the
 preset's own hosts, no redirect, ``MAX_FEED_BYTES``, ``FEED_SECONDS``) and
 parsed by the preset as strictly as the allow-list sync parses it, so a list
 either command shows is one the sync would apply. docs/cli.md, "ipsets".
@@ -36,7 +36,6 @@ from shared.allowlists import (
     snapshot_path,
     sort_ranges,
 )
-from shared.https_get import FetchError, build_opener, https_get
 from webhook_kit.cli_base import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -48,6 +47,7 @@ from webhook_kit.cli_base import (
     fail,
     read_config,
 )
+from webhook_verify.https_get import FetchError, build_opener, https_get
 
 # A provider's list answers in a second; a slow one gets a few more, never an operator's afternoon.
 FEED_SECONDS = 20.0

@@ -53,7 +53,7 @@ def sample_path(scheme: str, provider: str | None = None) -> Path:
 
 def new_delivery_id(scheme: str) -> str:
     """A fresh id in the shape the scheme's provider uses."""
-    from shared.schemes import get_scheme
+    from webhook_verify.schemes import get_scheme
 
     return get_scheme(scheme).new_delivery_id()
 
@@ -95,7 +95,7 @@ def build(
     now: int | None = None,
 ) -> SignedWebhook:
     """The body and headers ``source``'s provider would send, signed with ``secret``."""
-    from shared.schemes import Request, body_sha256, get_scheme
+    from webhook_verify.schemes import Request, body_sha256, get_scheme
 
     now = int(time.time()) if now is None else now
     scheme = source.scheme

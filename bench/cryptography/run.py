@@ -157,8 +157,8 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], dict
             "now, cryptography blocked": (["-c", _VERIFIER_CHILD, "block", child], ROOT / "lambdas"),
             "public key": (["-c", _PUBLIC_KEY_CHILD], ROOT / "lambdas"),
             "public key, no byte code": (["-c", _PUBLIC_KEY_CHILD], ROOT / "lambdas"),
-            "registry before": (["-c", _IMPORT_CHILD, "shared.schemes"], before),
-            "registry now": (["-c", _IMPORT_CHILD, "shared.schemes"], ROOT / "lambdas"),
+            "registry before": (["-c", _IMPORT_CHILD, "webhook_verify.schemes"], before),
+            "registry now": (["-c", _IMPORT_CHILD, "webhook_verify.schemes"], ROOT / "lambdas"),
         }
         order = list(variants)
         for round_ in range(args.cold_runs + 1):
@@ -198,8 +198,8 @@ def report(medians: dict[str, dict[str, float]], imported: dict[str, bool], args
         (f"before ({args.before})", "before", "total"),
         ("now", "now", "total"),
         ("now, cryptography blocked", "now, cryptography blocked", "total"),
-        (f"import shared.schemes, before ({args.before})", "registry before", "import"),
-        ("import shared.schemes, now", "registry now", "import"),
+        (f"import webhook_verify.schemes, before ({args.before})", "registry before", "import"),
+        ("import webhook_verify.schemes, now", "registry now", "import"),
     )
     for label, name, phase in rows:
         m = medians[name]

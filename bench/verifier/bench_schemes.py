@@ -21,8 +21,8 @@ from pathlib import Path
 # The repository root (for tests.support, whose request builders the bench shares) and the Lambda asset.
 sys.path[:0] = [str(Path(__file__).parents[2]), str(Path(__file__).parents[2] / "lambdas")]
 
-from shared.schemes import SCHEMES, get_scheme  # noqa: E402
 from tests.support.schemes import OPTIONS, secret_for, signed_request  # noqa: E402
+from webhook_verify.schemes import SCHEMES, get_scheme  # noqa: E402
 
 NOW = 1_700_000_000
 

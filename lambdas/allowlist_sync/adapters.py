@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from allowlist_sync.core import DependencyError, IpSetState, StaleLock
 from shared.allowlists import MAX_FEED_BYTES, Preset
-from shared.https_get import https_get
+from webhook_verify.https_get import https_get
 
 # A feed is a few KB, or a few hundred for GitHub's whole meta document.
 FEED_TOTAL_SECONDS = 10.0

@@ -30,7 +30,7 @@ from typing import Literal, Protocol
 
 from shared.allowlists import Change, FeedRejected, Preset, by_version, difference
 from shared.contract import ALLOWLIST_MIN_UNCONFIRMED_CHANGE
-from shared.https_get import FetchError
+from webhook_verify.https_get import FetchError
 
 
 class DependencyError(Exception):

@@ -25,8 +25,8 @@ from shared.contract import (
     ENV_SOURCES_PARAMETERS,
     MIN_SECRETS_MAX_AGE_SECONDS,
 )
-from shared.handshakes import HANDSHAKES, NOSNIFF, Answer
-from shared.schemes import SCHEMES, SchemeConfigError
+from webhook_verify.handshakes import HANDSHAKES, NOSNIFF, Answer
+from webhook_verify.schemes import SCHEMES, SchemeConfigError
 
 # A provider's expected acknowledgement is a word or two ("[accepted]"), never a document.
 MAX_ACKNOWLEDGEMENT_BYTES = 256
@@ -48,7 +48,7 @@ class SourceConfig:
     secret_arn: str
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
     options: Mapping[str, Any] = field(default_factory=dict)
-    # The handshake this source answers (shared.handshakes), if any.
+    # The handshake this source answers (webhook_verify.handshakes), if any.
     handshake: str | None = None
     # False: a request that does not verify is still queued, marked unverified, and
     # counted (onboarding a provider, debugging a secret); never the default.

@@ -14,9 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.contract import REASON_UNAUTHORIZED
-from shared.handshakes import Answer, Context, Handshake, get_handshake
 from shared.message import SIGNED, ClaimCheck, Provenance, QueuedWebhook, to_send_message_kwargs
-from shared.schemes import KeyUnavailable, Request, Scheme, body_sha256, get_scheme
 from verifier.adapters import (
     CAPTURE_TOKEN_FIELD,
     Adapters,
@@ -37,6 +35,8 @@ from verifier.proxy_event import (
     source_name,
     utf8_encodable,
 )
+from webhook_verify.handshakes import Answer, Context, Handshake, get_handshake
+from webhook_verify.schemes import KeyUnavailable, Request, Scheme, body_sha256, get_scheme
 
 RETRY_AFTER_SECONDS = "5"
 # Never forwarded to the queue: credentials, and (per scheme) the signature itself.

@@ -11,7 +11,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from shared.schemes import Headers
+from webhook_verify.schemes import Headers
 
 
 def source_name(event: Mapping[str, Any]) -> str | None:
@@ -25,7 +25,7 @@ def source_name(event: Mapping[str, Any]) -> str | None:
 
 
 def merged_headers(event: Mapping[str, Any]) -> Mapping[str, str]:
-    """Lower-cased headers (a ``shared.schemes.Headers``) with every distinct value a proxy repeated.
+    """Lower-cased headers (a ``webhook_verify.schemes.Headers``) with every distinct value a proxy repeated.
 
     As a mapping, repeated values are joined with "," as HTTP allows (RFC 9110
     5.3) and identical repeats count once; the schemes try distinct values one

@@ -1,7 +1,7 @@
 """The verifier's only HTTP client (``verifier.core.Web``): certificate fetches and SNS confirmations.
 
 Every URL comes from a request, so each call goes through the kit's one bounded
-GET (``shared.https_get``: https only, a host of the allow-list, by default the
+GET (``webhook_verify.https_get``: https only, a host of the allow-list, by default the
 hosts the certificate schemes name (``CertificateScheme.key_hosts``), no
 redirect, size and time caps) whatever the scheme already checked. Each call is
 bounded so that a slow or hostile server cannot eat the verifier's budget (its
@@ -26,15 +26,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from shared.https_get import CONNECT_SECONDS, FetchError, build_opener, https_get, url_allowed
-from shared.schemes import SCHEMES, KeyUnavailable, key_host_patterns
 from verifier.adapters import DependencyError
+from webhook_verify.https_get import CONNECT_SECONDS, FetchError, build_opener, https_get, url_allowed
+from webhook_verify.schemes import SCHEMES, KeyUnavailable, key_host_patterns
 
 if TYPE_CHECKING:
     pass
 
 # A provider answers within seconds or not at all; the verifier must still answer the provider
-# (each connection or read: shared.https_get.CONNECT_SECONDS).
+# (each connection or read: webhook_verify.https_get.CONNECT_SECONDS).
 TOTAL_SECONDS = 4.0
 # A PEM certificate is 2-8 KB; a chain a few times that.
 MAX_BYTES = 64 * 1024

@@ -75,7 +75,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 
 def _signed_request(secret: str, delivery_id: str) -> tuple[bytes, dict[str, str]]:
-    from shared.schemes import get_scheme
+    from webhook_verify.schemes import get_scheme
 
     body = json.dumps({"zen": "webhook-kit e2e ping", "hook_id": 1}).encode()
     headers = get_scheme("github").sign(body, secret, timestamp=int(time.time()), options={})

@@ -147,7 +147,7 @@ def test_redrive_without_aws_credentials_says_so(monkeypatch: pytest.MonkeyPatch
     [("standard-webhooks", "whsec_"), ("svix", "whsec_"), ("stripe", "whsec_"), ("github", "")],
 )
 def test_dev_secrets_are_stable_per_source_and_in_the_providers_format(scheme: str, prefix: str) -> None:
-    from shared.schemes import get_scheme
+    from webhook_verify.schemes import get_scheme
 
     secret = dev_secret("orders", scheme)
 

@@ -24,7 +24,6 @@ from allowlist_sync import handler as sync_handler
 from allowlist_sync.adapters import FeedReader, WafIpSets
 from shared import contract
 from shared.allowlists import load_snapshot
-from shared.https_get import build_opener
 from stacks.config import load_config
 from tests.e2e_local.e2e_support import TIMEOUT, post, signed
 from tests.support.lambda_context import LambdaContext
@@ -34,6 +33,7 @@ from webhook_kit.cli import app
 from webhook_kit.local import LocalPipeline, local_client
 from webhook_kit.local.allowlists import REFRESH_SECONDS
 from webhook_kit.local.state import RunningPipeline, write_state
+from webhook_verify.https_get import build_opener
 
 CONFIG = Path(__file__).with_name("webhook-kit.allowlists.toml")
 STRIPE_IPV4 = "WebhookKitAllow-allow-stripe-ipv4"

@@ -14,10 +14,10 @@ from pathlib import Path
 import requests
 from e2e_support import Ledger, post, signed, wait_for_stage
 
-from shared.schemes import body_sha256
 from webhook_kit.devsecrets import capture_url
 from webhook_kit.local import LocalPipeline
 from webhook_kit.local.resources import local_client
+from webhook_verify.schemes import body_sha256
 
 PROCESSOR_STAGES = {"processed", "duplicate", "unhandled", "retried", "dead-lettered", "error"}
 # The X-Hook-Secret of Asana's "Establish a webhook" example.

@@ -21,11 +21,11 @@ import pytest
 import requests
 from e2e_support import queue_depth
 
-from shared.handshakes import MAX_ECHO_BYTES
 from stacks.config import load_config
 from tests.support.local_pipeline import running_pipeline
 from webhook_kit.devsecrets import dev_secret_document
 from webhook_kit.local import LocalPipeline, local_client
+from webhook_verify.handshakes import MAX_ECHO_BYTES
 
 CONFIG = Path(__file__).with_name("webhook-kit.handshakes.toml")
 OKTA_CHALLENGE = "Me_rShK8JHsTnbyYrWXCEoMGbM_zsZ6k0hLPZ_Pg"  # Okta's own example value

@@ -26,9 +26,9 @@ from e2e_support import (
 )
 from typer.testing import CliRunner
 
-from shared.schemes import SCHEMES
 from webhook_kit.cli import app
 from webhook_kit.local import LocalPipeline
+from webhook_verify.schemes import SCHEMES
 
 CONFIG = str(Path(__file__).with_name("webhook-kit.e2e.toml"))
 
@@ -63,7 +63,7 @@ SOURCE_BY_SCHEME = {
 
 
 def test_the_configuration_covers_every_scheme(pipeline: LocalPipeline) -> None:
-    from shared.schemes import SCHEMES
+    from webhook_verify.schemes import SCHEMES
 
     assert {pipeline.sources[name].scheme for name in SOURCE_BY_SCHEME.values()} == set(SCHEMES)
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 from e2e_support import Ledger, post, signed, wait_for_stage
 
-from shared.schemes import body_sha256, get_scheme
 from webhook_kit.local import LocalPipeline
+from webhook_verify.schemes import body_sha256, get_scheme
 
 PROCESSOR_STAGES = {"processed", "duplicate", "unhandled", "retried", "dead-lettered", "error"}
 

@@ -27,12 +27,12 @@ import requests
 from e2e_support import Ledger, eventually, post, queue_depth, signed, wait_for_stage
 from typer.testing import CliRunner
 
-from shared.schemes import SCHEMES
 from stacks.config import parse_config
 from tests.support.ledger import ledger_server, serving
 from tests.support.scale import config_toml, scale_config_data, scale_source_name, scale_source_scheme
 from webhook_kit.cli import app
 from webhook_kit.local import LocalPipeline, local_client
+from webhook_verify.schemes import SCHEMES
 
 SOURCES = 100
 IDLE_CPU_PER_SECOND = 0.15

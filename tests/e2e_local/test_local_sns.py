@@ -20,12 +20,12 @@ import pytest
 import requests
 from e2e_support import post, signed
 
-from shared.schemes import get_scheme
-from shared.schemes.aws_sns import signed_message, sns_host
 from stacks.config import parse_config
 from tests.support.local_pipeline import running_pipeline
 from webhook_kit.local import LocalPipeline
 from webhook_kit.local.certificates import SIGNING_KEY, SNS_CERTIFICATE_NAME, install_local_web
+from webhook_verify.schemes import get_scheme
+from webhook_verify.schemes.aws_sns import signed_message, sns_host
 
 PROCESSOR_STAGES = {"processed", "duplicate", "unhandled", "retried", "dead-lettered", "error"}
 TIMEOUT = 20.0

@@ -15,9 +15,9 @@ import pytest
 import requests
 from e2e_support import Ledger, eventually, post, signed, wait_for_stage
 
-from shared.schemes import get_scheme
 from webhook_kit.local import LocalPipeline
 from webhook_kit.send import SignedWebhook
+from webhook_verify.schemes import get_scheme
 
 # The header each source's provider sends its (unsigned) delivery id in.
 UNSIGNED_ID_HEADER = {

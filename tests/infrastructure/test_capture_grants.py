@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.handshakes import get_handshake
 from stacks.config import parse_config
 from tests.infrastructure.compliance import cfn_lint_errors, checkov_report
 from tests.infrastructure.conftest import Synthesized, synthesize
 from tests.infrastructure.iam import actions_of, function_by_handler, resources_of, role_statements
+from webhook_verify.handshakes import get_handshake
 
 NOTION_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks/notion"
 NOTION_KEY = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"

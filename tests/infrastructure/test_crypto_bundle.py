@@ -34,7 +34,6 @@ from packaging.requirements import Requirement
 from packaging.tags import Tag, compatible_tags, cpython_tags, parse_tag
 from packaging.utils import canonicalize_name
 
-from shared.schemes import SCHEMES
 from stacks.config import parse_config
 from stacks.crypto_layer import (
     LAYER_PACKAGES,
@@ -48,6 +47,7 @@ from stacks.crypto_layer import (
     sources_needing_cryptography,
 )
 from tests.infrastructure.conftest import FEATURE_FLAGS, ROOT, Synthesized, synthesize
+from webhook_verify.schemes import SCHEMES
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 STAND_IN = "github"  # an HMAC scheme marked as public-key for these tests

@@ -19,9 +19,9 @@ from allowlist_sync.adapters import FeedReader, WafIpSets
 from allowlist_sync.core import StaleLock
 from shared import contract
 from shared.allowlists import MAX_FEED_BYTES, load_snapshot
-from shared.https_get import build_opener
 from tests.support.lambda_context import LambdaContext
 from tests.support.tls import tls_server, trusting
+from webhook_verify.https_get import build_opener
 
 SNAPSHOT = list(load_snapshot("stripe").ranges)
 GOOD = {"WEBHOOKS": [cidr.removesuffix("/32") for cidr in SNAPSHOT] + ["3.18.12.64"]}

@@ -19,11 +19,11 @@ import boto3
 import pytest
 
 from shared.message import ENCODING_CLAIM_CHECK, ENCODING_TEXT, from_sqs_record
-from shared.schemes import get_scheme
 from tests.support.lambda_context import LambdaContext
 from verifier import handler as verifier_handler
 from verifier.adapters import AwsAdapters
 from verifier.config import ConfigError, load_config
+from webhook_verify.schemes import get_scheme
 
 EVENT = json.loads((Path(__file__).parents[1] / "unit" / "vectors" / "apigateway_rest_event.json").read_text())
 SOURCE = "github"

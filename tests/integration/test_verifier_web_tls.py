@@ -13,10 +13,10 @@ from typing import ClassVar
 
 import pytest
 
-from shared.schemes import KeyUnavailable
 from tests.support.tls import tls_server, trusting
 from verifier.adapters import DependencyError
 from verifier.web import UrllibWeb, build_opener
+from webhook_verify.schemes import KeyUnavailable
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMII...\n-----END CERTIFICATE-----\n"
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from shared.event import PermanentError, WebhookEvent
-from shared.schemes import SCHEMES, get_scheme, twilio_json_query
 from tests.support.lambda_context import LambdaContext
 from tests.support.ledger import Ledger
 
@@ -23,6 +22,7 @@ from tests.support.verifier import FakeAws as UnitFakeAws
 from verifier import handler as verifier_handler
 from verifier.config import SourceConfig, VerifierConfig
 from webhook_kit.local.certificates import LocalWeb, signing_options
+from webhook_verify.schemes import SCHEMES, get_scheme, twilio_json_query
 
 NOW = 1_700_000_000
 TOLERANCE = 300

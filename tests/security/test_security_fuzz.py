@@ -54,11 +54,11 @@ from security_support import (
     verifier_runtime,
 )
 
-from shared.handshakes import Context, get_handshake
 from shared.message import from_sqs_record
-from shared.schemes import SCHEMES, Request
 from tests.support.schemes import split_signature
 from verifier import handler as verifier_handler
+from webhook_verify.handshakes import Context, get_handshake
+from webhook_verify.schemes import SCHEMES, Request
 
 # 405: a method other than POST (or a source's handshake GET/HEAD).
 MALFORMED = frozenset({400, 401, 404, 405, 413})

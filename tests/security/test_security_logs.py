@@ -45,9 +45,9 @@ from security_support import (
 )
 
 from shared.message import QueuedWebhook, to_send_message_kwargs
-from shared.schemes import Request, get_scheme
 from webhook_kit.local import LocalPipeline, local_client, secret_name
 from webhook_kit.send import build
+from webhook_verify.schemes import Request, get_scheme
 
 BODY_CANARY = "BODY-CANARY-q7Zx91"
 SECRET_CANARY = "SECRET-CANARY-k4Vw22"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from shared.schemes import SCHEMES
 from tests.support.bench import run_bench
+from webhook_verify.schemes import SCHEMES
 
 CONFIG = Path(__file__).with_name("webhook-kit.soak.toml")
 

@@ -38,10 +38,10 @@ from typing import Any
 
 import pytest
 
-from shared.schemes import SCHEMES
 from tests.soak.harness.plan import SoakOptions
 from tests.soak.harness.report import SoakReport
 from tests.soak.harness.run import arguments, options_from, parser
+from webhook_verify.schemes import SCHEMES
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).with_name("webhook-kit.soak.toml")

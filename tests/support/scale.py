@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from shared.schemes import SCHEMES
+from webhook_verify.schemes import SCHEMES
 
 # Loopback first: the tests post from 127.0.0.1; the documentation range makes the list a list.
 ALLOWED_CIDRS = ("127.0.0.1/32", "203.0.113.0/24")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shared.schemes import SCHEMES, Request, get_scheme, twilio_json_query
-from shared.schemes.twitch import rfc3339
 from webhook_kit.local.certificates import serve_test_certificates, signing_options
+from webhook_verify.schemes import SCHEMES, Request, get_scheme, twilio_json_query
+from webhook_verify.schemes.twitch import rfc3339
 
 PUBLIC_URL = "https://hooks.example.com/prod/webhooks/demo"
 

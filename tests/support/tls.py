@@ -1,5 +1,5 @@
 """A real TLS server on loopback, trusted through a throw-away self-signed certificate: for the
-kit's bounded HTTPS GET (shared.https_get) and its callers, tested over verified TLS."""
+kit's bounded HTTPS GET (webhook_verify.https_get) and its callers, tested over verified TLS."""
 
 from __future__ import annotations
 

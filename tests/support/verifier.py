@@ -116,7 +116,7 @@ def provider_source(
     the entry's scheme and options, the handshake it answers, its acknowledgement."""
     # Imported here: loading the catalogue imports every scheme, and the cold-start test's
     # child process imports this module to check which schemes a verifier loads.
-    from shared.providers import PROVIDERS
+    from webhook_verify.providers import PROVIDERS
 
     entry = PROVIDERS[provider]
     answer = dict(entry.answer) if entry.answer is not None else None

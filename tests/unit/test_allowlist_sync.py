@@ -15,8 +15,8 @@ from allowlist_sync import handler as sync_handler
 from allowlist_sync.core import DependencyError, IpSetState, Limits, StaleLock, Target, sync
 from shared import contract
 from shared.allowlists import PRESETS, Preset
-from shared.https_get import FetchError
 from tests.support.lambda_context import LambdaContext
+from webhook_verify.https_get import FetchError
 
 STRIPE = PRESETS["stripe"]
 GITHUB = PRESETS["github"]

@@ -141,6 +141,6 @@ def test_an_unknown_preset_is_named_with_the_presets_there_are() -> None:
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_each_preset_is_the_list_its_catalogue_entry_names(name: str) -> None:
-    from shared.providers import PROVIDERS
+    from webhook_verify.providers import PROVIDERS
 
     assert PROVIDERS[PRESETS[name].provider].ip_ranges == PRESETS[name].feed

@@ -322,7 +322,7 @@ def test_missing_file_and_bad_toml_are_clear(tmp_path: Path) -> None:
 
 
 def test_scheme_names_match_the_verifier_registry() -> None:
-    from shared.schemes import SCHEMES
+    from webhook_verify.schemes import SCHEMES
 
     assert set(SchemeName.__args__) == set(SCHEMES)
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from shared.providers import PROVIDERS
 from tests.support.verifier import FakeAws, api_event, attributes, provider_source
 from verifier.config import VerifierConfig
 from verifier.core import Outcome, process
+from webhook_verify.providers import PROVIDERS
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhooks/graph"
 GRAPH = PROVIDERS["microsoft-graph"]

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from shared.handshakes import HANDSHAKES, NOSNIFF, Answer, get_handshake
-from shared.providers import PROVIDERS
 from tests.support.verifier import FakeAws, api_event, provider_source
 from verifier.adapters import capture_request_token, captured_document
 from verifier.config import VerifierConfig
 from verifier.core import Outcome, process
 from webhook_kit.devsecrets import capture_url, dev_secret_document
+from webhook_verify.handshakes import HANDSHAKES, NOSNIFF, Answer, get_handshake
+from webhook_verify.providers import PROVIDERS
 
 VECTORS = Path(__file__).parent / "vectors" / "providers"
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/webhooks"

@@ -1,4 +1,4 @@
-"""The GET and HEAD challenges (shared.handshakes.challenges), through the verifier's core.
+"""The GET and HEAD challenges (webhook_verify.handshakes.challenges), through the verifier's core.
 
 The requests and answers are the providers' own examples:
 
@@ -24,12 +24,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.handshakes import HANDSHAKES, MAX_ECHO_BYTES, Answer, get_handshake
-from shared.handshakes.challenges import token_matches
-from shared.providers import PROVIDERS
 from tests.support.verifier import FakeAws, api_event, provider_source
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import Outcome, process
+from webhook_verify.handshakes import HANDSHAKES, MAX_ECHO_BYTES, Answer, get_handshake
+from webhook_verify.handshakes.challenges import token_matches
+from webhook_verify.providers import PROVIDERS
 
 NOW = 1_700_000_000
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhooks/x"
@@ -199,7 +199,7 @@ def test_okta_get_without_the_challenge_header_is_405() -> None:
 
 def test_trello_head_is_answered_200_with_nothing_and_only_head() -> None:
     trello = get_handshake("trello-head")
-    from shared.schemes import Request
+    from webhook_verify.schemes import Request
 
     context: Any = None  # the check reads nothing of it
     answer = trello.before_verification(Request(headers={}, body=b"", method="HEAD"), context)

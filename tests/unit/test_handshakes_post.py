@@ -1,4 +1,4 @@
-"""The POST challenges (shared.handshakes.post_challenges) and the Twitch scheme, through the verifier's core.
+"""The POST challenges (webhook_verify.handshakes.post_challenges) and the Twitch scheme, through the verifier's core.
 
 The requests are the providers' own examples, signed as their official samples sign them
 (tests/unit/vectors/providers/{zoom,twitch,xero,asana,notion}.json name each source):
@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 
-from shared.handshakes import get_handshake
-from shared.handshakes.post_challenges import ZOOM_PLAIN_TOKEN
-from shared.providers import PROVIDERS
-from shared.schemes import Request, get_scheme
-from shared.schemes.twitch import rfc3339, rfc3339_seconds
 from tests.support.verifier import FakeAws, api_event, attributes, provider_source
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import Outcome, process
+from webhook_verify.handshakes import get_handshake
+from webhook_verify.handshakes.post_challenges import ZOOM_PLAIN_TOKEN
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import Request, get_scheme
+from webhook_verify.schemes.twitch import rfc3339, rfc3339_seconds
 
 VECTORS = Path(__file__).parent / "vectors" / "providers"
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhooks/x"

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from shared.providers import PROVIDERS, CatalogueError, load
-from shared.schemes import KeyUnavailable, Request, get_scheme
 from stacks.config import ConfigError, parse_config
 from webhook_kit.cli import app
 from webhook_kit.providers_command import render_markdown
+from webhook_verify.providers import PROVIDERS, CatalogueError, load
+from webhook_verify.schemes import KeyUnavailable, Request, get_scheme
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = Path(__file__).parent / "vectors"
@@ -111,7 +111,7 @@ def test_the_providers_command_lists_the_catalogue() -> None:
 
 
 def _write(tmp_path: Path, name: str, entry: dict[str, Any]) -> Path:
-    base = json.loads((ROOT / "lambdas" / "shared" / "providers" / "catalogue" / "github.json").read_text())
+    base = json.loads((ROOT / "lambdas" / "webhook_verify" / "providers" / "catalogue" / "github.json").read_text())
     (tmp_path / f"{name}.json").write_text(json.dumps({**base, **entry}))
     return tmp_path
 

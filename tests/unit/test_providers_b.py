@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.providers import PROVIDERS
-from shared.schemes import Request, get_scheme
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import Request, get_scheme
 
 NOW = 1_700_000_000
 BODIES = [

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from shared.providers import PROVIDERS
-from shared.schemes import Request, get_scheme
-from shared.schemes.twitch import rfc3339, rfc3339_seconds
 from stacks.config import parse_config
 from webhook_kit.send import build
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import Request, get_scheme
+from webhook_verify.schemes.twitch import rfc3339, rfc3339_seconds
 
 PUBLIC_URL = "https://hooks.example.com/prod/webhooks/crm"
 BODIES = [

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from shared.providers import PROVIDERS
-from shared.schemes import Request, get_scheme
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import Request, get_scheme
 
 SCHEME_VECTORS = Path(__file__).parent / "vectors" / "schemes"
 BODIES = [b'{"type":"user.created","data":{"id":"user_1"}}', '{"name":"Zoë ✓ 日本","event_id":"evt_1"}'.encode()]

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from shared.providers import PROVIDERS
-from shared.schemes import Request, get_scheme
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import Request, get_scheme
 
 NOW = 1_700_000_000
 REPLICATE_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # replicate-python's test secret

@@ -19,8 +19,8 @@ from unittest import mock
 
 import pytest
 
-from shared.providers import PROVIDERS
-from shared.schemes import Request, body_sha256, get_scheme
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import Request, body_sha256, get_scheme
 
 NOW = 1_700_000_000
 VECTORS = Path(__file__).parent / "vectors" / "providers"

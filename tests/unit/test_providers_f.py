@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from shared.providers import PROVIDERS
-from shared.schemes import Request, SchemeConfigError, body_sha256, get_scheme
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import Request, SchemeConfigError, body_sha256, get_scheme
 
 NOW = 1_700_000_000
 

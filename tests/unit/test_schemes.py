@@ -13,15 +13,6 @@ from typing import Any
 
 import pytest
 
-from shared.schemes import (
-    SCHEMES,
-    GenericHmac,
-    Request,
-    SchemeConfigError,
-    get_scheme,
-    parse_timestamp,
-    twilio_json_query,
-)
 from tests.support.schemes import (
     HEADER_SIGNED,
     OPTIONS,
@@ -41,6 +32,15 @@ from tests.unit.test_schemes_asymmetric_oracles import (
     test_telnyx_accepts_our_signature_and_we_accept_pynacls,
 )
 from tests.unit.test_schemes_shared_token import test_the_secret_in_its_header_is_accepted_and_any_other_value_is_not
+from webhook_verify.schemes import (
+    SCHEMES,
+    GenericHmac,
+    Request,
+    SchemeConfigError,
+    get_scheme,
+    parse_timestamp,
+    twilio_json_query,
+)
 
 # One file per scheme: vectors/schemes/<scheme>.json, each vector naming its source.
 VECTOR_FILES = sorted((Path(__file__).parent / "vectors" / "schemes").glob("*.json"))
@@ -746,7 +746,7 @@ def _twilio_form(fields: int) -> tuple[bytes, dict[str, str]]:
 def test_twilio_form_at_the_field_cap_verifies() -> None:
     from twilio.request_validator import RequestValidator
 
-    from shared.schemes import MAX_TWILIO_FORM_FIELDS
+    from webhook_verify.schemes import MAX_TWILIO_FORM_FIELDS
 
     body, params = _twilio_form(MAX_TWILIO_FORM_FIELDS)
     signature = RequestValidator("t").compute_signature(PUBLIC_URL, params)
@@ -759,7 +759,7 @@ def test_twilio_form_over_the_field_cap_is_refused_without_being_parsed(monkeypa
 
     from twilio.request_validator import RequestValidator
 
-    from shared.schemes import twilio
+    from webhook_verify.schemes import twilio
 
     parsed: list[int] = []
 

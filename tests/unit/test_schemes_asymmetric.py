@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.handshakes import Answer, Context, get_handshake
-from shared.providers import PROVIDERS
-from shared.schemes import SCHEMES, Request, body_sha256, get_scheme
-from shared.schemes.public_keys import Ed25519Key
-from shared.schemes.standard_webhooks import MAX_V1A_SIGNATURES
 from tests.support.verifier import FakeAws, api_event
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import process
+from webhook_verify.handshakes import Answer, Context, get_handshake
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import SCHEMES, Request, body_sha256, get_scheme
+from webhook_verify.schemes.public_keys import Ed25519Key
+from webhook_verify.schemes.standard_webhooks import MAX_V1A_SIGNATURES
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_700_000_000
@@ -61,8 +61,8 @@ def _provider_public_text(scheme: str, private_pem: str) -> str:
 _HMAC_ONLY = """
 import sys
 sys.path.insert(0, "lambdas")
-import shared.schemes, shared.handshakes, shared.providers
-from shared.schemes import Request, get_scheme
+import webhook_verify.schemes, webhook_verify.handshakes, webhook_verify.providers
+from webhook_verify.schemes import Request, get_scheme
 assert "cryptography" not in sys.modules, "imported by the registry"
 generic = {"signature_header": "X-Signature", "algorithm": "sha256", "encoding": "hex"}
 checked = {"standard-webhooks": {}, "svix": {}, "stripe": {}, "github": {}, "shopify": {}, "slack": {},
@@ -91,7 +91,7 @@ def test_importing_the_schemes_and_verifying_hmac_never_imports_cryptography() -
 def test_verifying_a_public_key_scheme_imports_it_lazily() -> None:
     code = (
         "import sys; sys.path.insert(0, 'lambdas')\n"
-        "from shared.schemes import Request, get_scheme\n"
+        "from webhook_verify.schemes import Request, get_scheme\n"
         "assert 'cryptography' not in sys.modules\n"
         "request = Request(headers={'x-signature-ed25519': '00' * 64, 'x-signature-timestamp': '1'}, body=b'{}')\n"
         "get_scheme('discord').verify(request, ['00' * 32], now=1, tolerance_seconds=5, options={})\n"
@@ -253,7 +253,7 @@ def test_an_ed25519_signature_with_s_not_reduced_is_refused() -> None:
 
 
 def test_discord_reads_its_hex_signature_in_lower_case_only_as_discord_sends_it() -> None:
-    # One spelling per signature (shared.schemes.base): an upper-case copy of a right
+    # One spelling per signature (webhook_verify.schemes.base): an upper-case copy of a right
     # signature is another text, refused as the security fuzz expects.
     discord = get_scheme("discord")
     secret = discord.example_secret(b"case" * 8)

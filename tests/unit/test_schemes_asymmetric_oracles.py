@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.schemes import Request, get_scheme
+from webhook_verify.schemes import Request, get_scheme
 
 NOW = 1_700_000_000
 VECTORS = Path(__file__).parent / "vectors" / "providers"

@@ -18,8 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.schemes import KeyUnavailable, Request, get_scheme
-from shared.schemes.aws_sns import message, signed_message, subscribe_url_ok
 from webhook_kit.local.certificates import (
     PAYPAL_CERTIFICATE,
     SIGNING_KEY,
@@ -27,6 +25,8 @@ from webhook_kit.local.certificates import (
     SNS_CERTIFICATE_NAME,
     signing_options,
 )
+from webhook_verify.schemes import KeyUnavailable, Request, get_scheme
+from webhook_verify.schemes.aws_sns import message, signed_message, subscribe_url_ok
 
 NOW = 1_700_000_000
 TOPIC = "arn:aws:sns:us-east-2:123456789012:orders"
@@ -365,8 +365,8 @@ def test_only_webhook_ids_are_paypal_keys() -> None:
 def test_the_signed_strings_are_the_ones_the_providers_own_tests_expect() -> None:
     # aws-php-sns-message-validator tests/MessageValidatorTest.php (01f10492),
     # testBuildsStringToSignCorrectly: the string to sign of its test message.
-    from shared.schemes.aws_sns import string_to_sign
-    from shared.schemes.paypal import signed_string
+    from webhook_verify.schemes.aws_sns import string_to_sign
+    from webhook_verify.schemes.paypal import signed_string
 
     fields = {
         "Message": "foo",

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from shared.schemes import GenericHmac, Request, SchemeConfigError, get_scheme
 from verifier.core import provenance
+from webhook_verify.schemes import GenericHmac, Request, SchemeConfigError, get_scheme
 
 NOW = 1_700_000_000
 TOLERANCE = 300

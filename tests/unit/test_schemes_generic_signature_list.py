@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.schemes import GenericHmac, Headers, Request, SchemeConfigError, get_scheme
-from shared.schemes.generic_hmac import MAX_SIGNATURES
 from stacks.source_config import GenericHmacOptions
+from webhook_verify.schemes import GenericHmac, Headers, Request, SchemeConfigError, get_scheme
+from webhook_verify.schemes.generic_hmac import MAX_SIGNATURES
 
 NOW = 1_700_000_000
 BODY = b'{"event":{"id":"01BWDWL3","event_type":"incident.triggered"}}'

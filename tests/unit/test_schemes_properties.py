@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.schemes import SCHEMES, Headers, Request, get_scheme
 from tests.support.schemes import (
     HEADER_SIGNED,
     OPTIONS,
@@ -22,6 +21,7 @@ from tests.support.schemes import (
     verify,
     with_timestamp,
 )
+from webhook_verify.schemes import SCHEMES, Headers, Request, get_scheme
 
 NOW = 1_700_000_000
 TOLERANCE = 300

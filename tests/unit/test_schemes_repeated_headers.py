@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared.schemes import MAX_HEADER_COMBINATIONS, SCHEMES, Headers, Request, get_scheme
 from tests.support.schemes import HEADER_SIGNED, OPTIONS, SIGNATURE_HEADER, secret_for, signed_request
 from webhook_kit.local.certificates import serve_test_certificates
+from webhook_verify.schemes import MAX_HEADER_COMBINATIONS, SCHEMES, Headers, Request, get_scheme
 
 NOW = 1_700_000_000
 BODY = b'{"id":"evt_1","event_id":"e1","type":"t"}'

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from shared.schemes import MAX_HEADER_COMBINATIONS, Headers, Request, SchemeConfigError, get_scheme
-from shared.schemes import shared_token as module
 from tests.support.verifier import FakeAws, api_event, attributes
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import process
+from webhook_verify.schemes import MAX_HEADER_COMBINATIONS, Headers, Request, SchemeConfigError, get_scheme
+from webhook_verify.schemes import shared_token as module
 
 NOW = 1_700_000_000
 SCHEME = get_scheme("shared-token")

@@ -13,8 +13,6 @@ import json
 import pytest
 
 from shared import contract
-from shared.providers import PROVIDERS
-from shared.schemes import SCHEMES
 from stacks.config import parse_config
 from tests.support.verifier import FakeAws, api_event
 from verifier.config import load_config
@@ -22,6 +20,8 @@ from verifier.core import process
 from webhook_kit.devsecrets import dev_secret
 from webhook_kit.local.certificates import LocalWeb
 from webhook_kit.send import build
+from webhook_verify.providers import PROVIDERS
+from webhook_verify.schemes import SCHEMES
 
 NOW = 1_700_000_000
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/webhooks-p"

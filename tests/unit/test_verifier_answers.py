@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from shared.handshakes import MAX_ECHO_BYTES, Answer
 from shared.message import from_sqs_record
-from shared.schemes import SCHEMES, KeyUnavailable, Request, Scheme, SigningInput
-from shared.schemes.base import Check
 from tests.support.schemes import OPTIONS, secret_for, signed_request
 from tests.support.verifier import FakeAws, api_event
 from verifier.config import ConfigError, SourceConfig, VerifierConfig, load_config
 from verifier.core import Outcome, process
+from webhook_verify.handshakes import MAX_ECHO_BYTES, Answer
+from webhook_verify.schemes import SCHEMES, KeyUnavailable, Request, Scheme, SigningInput
+from webhook_verify.schemes.base import Check
 
 NOW = 1_700_000_000
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/webhooks-github"
@@ -251,7 +251,7 @@ def test_enforcement_is_on_unless_a_source_turns_it_off() -> None:
 
 
 def test_every_scheme_default_handshake_is_registered() -> None:
-    from shared.handshakes import HANDSHAKES
+    from webhook_verify.handshakes import HANDSHAKES
 
     defaults = {scheme.default_handshake for scheme in SCHEMES.values()} - {None}
     assert defaults <= set(HANDSHAKES)

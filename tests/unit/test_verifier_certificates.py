@@ -9,8 +9,6 @@ import json
 
 import pytest
 
-from shared.schemes import KeyUnavailable, get_scheme
-from shared.schemes.aws_sns import signed_message
 from tests.support.verifier import FakeAws, api_event
 from verifier.adapters import DependencyError
 from verifier.config import SourceConfig, VerifierConfig
@@ -22,6 +20,8 @@ from webhook_kit.local.certificates import (
     serve_test_certificates,
     signing_options,
 )
+from webhook_verify.schemes import KeyUnavailable, get_scheme
+from webhook_verify.schemes.aws_sns import signed_message
 
 NOW = 1_700_000_000
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:orders"

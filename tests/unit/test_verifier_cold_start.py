@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.schemes import get_scheme
+from webhook_verify.schemes import get_scheme
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_700_000_000
@@ -41,7 +41,7 @@ class NoPyOpenSSL:
         return None
 
 sys.meta_path.insert(0, NoPyOpenSSL())
-from shared.schemes import get_scheme
+from webhook_verify.schemes import get_scheme
 from tests.support.verifier import FakeAws, LambdaContext, api_event
 from verifier import handler
 
@@ -59,8 +59,10 @@ print("RESULT " + json.dumps({
     "statuses": statuses,
     "available": importlib.util.find_spec("cryptography") is not None,
     "imported": sorted(m for m in sys.modules if m.partition(".")[0] == "cryptography"),
-    "schemes": "shared.schemes" in sys.modules,
-    "scheme_modules": sorted(m for m in sys.modules if m.startswith(("shared.schemes.", "shared.handshakes."))),
+    "schemes": "webhook_verify.schemes" in sys.modules,
+    "scheme_modules": sorted(
+        m for m in sys.modules if m.startswith(("webhook_verify.schemes.", "webhook_verify.handshakes."))
+    ),
     "web": "verifier.web" in sys.modules,
 }))
 """
@@ -105,5 +107,7 @@ def test_a_verifier_with_only_hmac_sources_never_imports_cryptography() -> None:
     # Only the modules of the schemes (and Slack's default handshake) these sources use, their
     # shared helpers, and not the verifier's HTTP client (each is imported on first use).
     used = {"base", "helpers", "request", "github", "slack", "timestamp_hex", "shopify", "generic_hmac"}
-    assert set(result["scheme_modules"]) == {f"shared.schemes.{name}" for name in used} | {"shared.handshakes.slack"}
+    assert set(result["scheme_modules"]) == {f"webhook_verify.schemes.{name}" for name in used} | {
+        "webhook_verify.handshakes.slack"
+    }
     assert result["web"] is False

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from shared.message import ENCODING_BASE64, ENCODING_CLAIM_CHECK, ENCODING_TEXT, from_sqs_record
-from shared.schemes import get_scheme, twilio_json_query
 from tests.support.verifier import FakeAws, LambdaContext, api_event, attributes
 from verifier import handler as verifier_handler
+from webhook_verify.schemes import get_scheme, twilio_json_query
 
 NOW = 1_700_000_000
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/webhooks-{}"

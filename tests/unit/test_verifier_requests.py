@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from shared.schemes import SCHEMES, get_scheme
 from tests.support.schemes import HEADER_SIGNED, OPTIONS, PUBLIC_URL, SIGNATURE_HEADER, secret_for, signed_request
 from tests.support.verifier import FakeAws, api_event, attributes
 from verifier.config import SourceConfig, VerifierConfig
 from verifier.core import process
 from verifier.proxy_event import merged_headers, raw_body
 from webhook_kit.local.certificates import LocalWeb
+from webhook_verify.schemes import SCHEMES, get_scheme
 
 NOW = 1_700_000_000
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/webhooks-{}"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared.schemes import KeyUnavailable
 from verifier.adapters import DependencyError
 from verifier.web import CACHE_SECONDS, FAILURE_SECONDS, MAX_BYTES, UrllibWeb
+from webhook_verify.schemes import KeyUnavailable
 
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123.pem"
 PAYPAL_URL = "https://api-m.paypal.com/v1/notifications/certs/CERT-1"
@@ -196,7 +196,7 @@ def test_building_the_client_imports_no_cryptography() -> None:
     import sys
 
     code = (
-        "import sys; sys.path.insert(0, 'lambdas'); import verifier.adapters, shared.schemes; "
+        "import sys; sys.path.insert(0, 'lambdas'); import verifier.adapters, webhook_verify.schemes; "
         "before = {n for n in sys.modules if n.startswith('cryptography')}; "
         "from verifier import web; web.UrllibWeb(); "
         "print(sorted({n for n in sys.modules if n.startswith('cryptography')} - before))"

@@ -16,8 +16,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from shared.schemes import KeyUnavailable
-from shared.schemes.aws_sns import AwsSns
+from webhook_verify.schemes import KeyUnavailable
+from webhook_verify.schemes.aws_sns import AwsSns
 
 SNS_CERTIFICATE_NAME = "SimpleNotificationService-webhook-kit-test.pem"
 PAYPAL_CERTIFICATE_URL = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-webhook-kit-test"

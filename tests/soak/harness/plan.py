@@ -140,8 +140,8 @@ def plan(pipeline: LocalPipeline, options: SoakOptions, rng: random.Random) -> t
 
 def resign(webhook: SignedWebhook, pipeline: LocalPipeline, source: str, *, secret: str, now: int) -> SignedWebhook:
     """The same body and delivery id, signed again at ``now`` (what a provider's redelivery looks like)."""
-    from shared.schemes import get_scheme
     from webhook_kit.local.certificates import signing_options
+    from webhook_verify.schemes import get_scheme
 
     spec = pipeline.config.source(source)
     headers = dict(webhook.headers)

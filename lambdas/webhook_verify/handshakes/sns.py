@@ -12,8 +12,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared.schemes.aws_sns import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION, message, subscribe_url_ok
-from shared.schemes.request import Request
+from webhook_verify.schemes.aws_sns import (
+    SUBSCRIPTION_CONFIRMATION,
+    UNSUBSCRIBE_CONFIRMATION,
+    message,
+    subscribe_url_ok,
+)
+from webhook_verify.schemes.request import Request
 
 from . import Answer, Context, Handshake
 

@@ -10,7 +10,7 @@ carry the source's secret as ``clientState`` in each item, which the
 
 from __future__ import annotations
 
-from shared.schemes.request import Request
+from webhook_verify.schemes.request import Request
 
 from . import Answer, Context, Handshake
 

@@ -146,7 +146,7 @@ class Discord(Ed25519Signature):
     The delivery id is the interaction's ``id`` (a snowflake) and the event type
     the name of its ``type`` (``APPLICATION_COMMAND``, ...); both are signed. A
     PING (type 1) is answered with a PONG after its signature verifies
-    (``shared.handshakes.discord``).
+    (``webhook_verify.handshakes.discord``).
     """
 
     default_handshake: ClassVar[str | None] = "discord-ping"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.schemes.helpers import json_body
-from shared.schemes.request import Request
+from webhook_verify.schemes.helpers import json_body
+from webhook_verify.schemes.request import Request
 
 from . import Answer, Context, Handshake
 

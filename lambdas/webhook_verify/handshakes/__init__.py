@@ -30,8 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from shared.registry import Entry, LazyRegistry
-from shared.schemes.request import Request
+from webhook_verify.registry import Entry, LazyRegistry
+from webhook_verify.schemes.request import Request
 
 # No provider's challenge is near this long (Slack's is 48 characters, Graph's
 # validationToken a few hundred); longer values are refused, not truncated.
@@ -124,7 +124,7 @@ def _handshake(module: str, attribute: str) -> Entry:
     return (f"{__name__}.{module}", attribute, {})
 
 
-# Each module is imported when a source first needs one of its handshakes (shared.registry).
+# Each module is imported when a source first needs one of its handshakes (webhook_verify.registry).
 HANDSHAKES: LazyRegistry[Handshake] = LazyRegistry(
     {
         "slack-url-verification": _handshake("slack", "SlackUrlVerification"),

@@ -25,8 +25,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from shared.handshakes import HANDSHAKES
-from shared.schemes import SCHEMES, SchemeConfigError
+from webhook_verify.handshakes import HANDSHAKES
+from webhook_verify.schemes import SCHEMES, SchemeConfigError
 
 CATALOGUE = Path(__file__).with_name("catalogue")
 PROVIDER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
@@ -60,7 +60,7 @@ class Provider:
     handshake: str | None = None
     ip_ranges: str | None = None
     notes: str = ""
-    # The handshake the kit answers for it (shared.handshakes), when it has one.
+    # The handshake the kit answers for it (webhook_verify.handshakes), when it has one.
     handshake_kind: str | None = None
     # What the provider expects as the answer to an accepted webhook, when a 202
     # with the delivery id will not do: {"status": 200, "body": "[accepted]", "content_type": ...}.

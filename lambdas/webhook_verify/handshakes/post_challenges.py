@@ -20,9 +20,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from shared.schemes.helpers import any_equal, field, json_body, mac
-from shared.schemes.request import Request
-from shared.schemes.twitch import MESSAGE_TYPE
+from webhook_verify.schemes.helpers import any_equal, field, json_body, mac
+from webhook_verify.schemes.request import Request
+from webhook_verify.schemes.twitch import MESSAGE_TYPE
 
 from . import NOSNIFF, Answer, Context, Handshake
 

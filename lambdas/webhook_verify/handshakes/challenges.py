@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from shared.schemes.request import Request
+from webhook_verify.schemes.request import Request
 
 from . import Answer, Context, Handshake
 
@@ -91,7 +91,7 @@ class OktaVerification(Handshake):
         value = request.header(OKTA_CHALLENGE_HEADER) if request.method == "GET" else None
         if value is None:
             return None
-        from shared.schemes import get_scheme
+        from webhook_verify.schemes import get_scheme
 
         # The same constant-time check as a delivery; a GET has no body and shared-token signs none.
         if not get_scheme("shared-token").verify(

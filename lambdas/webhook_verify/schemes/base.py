@@ -124,7 +124,7 @@ class Scheme(ABC):
     # Whether verifying needs the ``cryptography`` package (public-key schemes): the
     # verifier's asset then carries its arm64 wheel, and only these schemes import it.
     needs_cryptography: ClassVar[bool] = False
-    # The handshake (``shared.handshakes``) a source with this scheme answers when
+    # The handshake (``webhook_verify.handshakes``) a source with this scheme answers when
     # its provider entry names none.
     default_handshake: ClassVar[str | None] = None
 

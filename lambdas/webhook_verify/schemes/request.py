@@ -57,7 +57,7 @@ class Request:
     public URL the request was sent to, without the query string; ``query``
     holds the query parameters in order (API Gateway hands them over decoded).
     ``method`` is the HTTP method in capitals: webhooks are POSTs, and a GET or
-    HEAD only ever reaches a handshake (``shared.handshakes``).
+    HEAD only ever reaches a handshake (``webhook_verify.handshakes``).
     """
 
     headers: Mapping[str, str]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from shared.registry import Entry, LazyRegistry
+from webhook_verify.registry import Entry, LazyRegistry
 
 from .base import Fetcher, KeyUnavailable, Scheme, SchemeConfigError, SigningInput
 from .helpers import MAX_ID_LENGTH, body_sha256, clean_id, parse_timestamp, signed_url, signed_urls
@@ -36,7 +36,7 @@ def _instance(module: str, attribute: str) -> Entry:
     return (f"{__name__}.{module}", attribute, None)
 
 
-# Each module is imported when its scheme is first asked for (shared.registry): a
+# Each module is imported when its scheme is first asked for (webhook_verify.registry): a
 # verifier imports the schemes its sources use, never the rest.
 SCHEMES: LazyRegistry[Scheme] = LazyRegistry(
     {

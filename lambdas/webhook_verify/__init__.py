@@ -1,0 +1,1 @@
+"""webhook_verify: a provider's signature checked over the exact bytes, on any platform."""
