@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -35,10 +35,13 @@ from verifier.proxy_event import (
     source_name,
     utf8_encodable,
 )
-from webhook_verify.handshakes import Answer, Context, Handshake, get_handshake
-from webhook_verify.schemes import KeyUnavailable, Request, Scheme, body_sha256, get_scheme
+from webhook_verify.check import Verification, check
+from webhook_verify.handshakes import Answer, Handshake, get_handshake
+from webhook_verify.schemes import Request, Scheme, body_sha256, get_scheme
 
 RETRY_AFTER_SECONDS = "5"
+# The other text fields of a source's secret document (handshake tokens, a capture's arming).
+Tokens = Mapping[str, str]
 # Never forwarded to the queue: credentials, and (per scheme) the signature itself.
 PRIVATE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 UNAUTHORIZED_BODY = {"message": "Unauthorized"}
@@ -178,39 +181,25 @@ def process(
         secrets = adapters.get_secrets(source.secret_arn)
     except DependencyError:
         return _unavailable("secret_unavailable", source.name)
-    context = Context(
+    outcome = _answer(
+        request,
+        source=source,
+        scheme=scheme,
+        handshake=handshake,
         secrets=secrets,
-        keys=scheme.keys(secrets),
-        options=source.options,
         tokens=secrets.tokens if isinstance(secrets, Secrets) else {},
         now=now,
+        config=config,
+        adapters=adapters,
+        web=web,
     )
-    try:
-        outcome = _answer(
-            request,
-            source=source,
-            scheme=scheme,
-            handshake=handshake,
-            context=context,
-            config=config,
-            adapters=adapters,
-            web=web,
-        )
-    except KeyUnavailable:
-        outcome = _unavailable("key_unavailable", source.name)
     return replace(outcome, stale_secret=True) if isinstance(secrets, StaleSecrets) else outcome
 
 
 def _handshake_outcome(
-    answer: Answer, source: SourceConfig, web: Web | None, adapters: Adapters, context: Context
+    answer: Answer, source: SourceConfig, web: Web | None, adapters: Adapters, tokens: Tokens
 ) -> Outcome:
-    if answer.refused:
-        if answer.status == 401:
-            # A wrong handshake token is answered and counted as a failed signature.
-            return Outcome(
-                status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
-            )
-        return _rejected(400, "bad_challenge", "Bad Request", source.name)
+    """A handshake's answer, once the side effect it asks for (a confirmation, a captured secret) is done."""
     if answer.confirm_url is not None:
         try:
             if web is None:
@@ -224,18 +213,23 @@ def _handshake_outcome(
         try:
             adapters.put_secret(
                 source.secret_arn,
-                captured_document(answer.store_secret, context.tokens),
-                once=context.tokens.get(CAPTURE_TOKEN_FIELD, ""),
+                captured_document(answer.store_secret, tokens),
+                once=tokens.get(CAPTURE_TOKEN_FIELD, ""),
             )
         except SecretConflict:
             # Another instance stored a secret for this arming first: this one is refused.
-            return Outcome(
-                status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
-            )
+            return _unauthorized(source)
         except DependencyError:
             return _unavailable("secret_store_failed", source.name)
         answer = replace(answer, store_secret=None)
     return Outcome(status=answer.status, body={}, result="handshake", source=source.name, answer=answer)
+
+
+def _unauthorized(source: SourceConfig) -> Outcome:
+    # One answer for every failure: no hint whether the signature, the timestamp, a header or a token was wrong.
+    return Outcome(
+        status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
+    )
 
 
 def _answer(
@@ -244,48 +238,48 @@ def _answer(
     source: SourceConfig,
     scheme: Scheme,
     handshake: Handshake | None,
-    context: Context,
+    secrets: Sequence[str],
+    tokens: Tokens,
+    now: float,
     config: VerifierConfig,
     adapters: Adapters,
     web: Web | None,
 ) -> Outcome:
-    """The answer to a request of a known source, once its secrets are at hand."""
-    if handshake is not None:
-        answer = handshake.before_verification(request, context)
-        if answer is not None:
-            return _handshake_outcome(answer, source, web, adapters, context)
-    if request.method != "POST":
-        # A GET or HEAD that is not the provider's challenge: nothing else is served.
-        return _rejected(405, "method_not_allowed", "Method Not Allowed", source.name)
-    verified = scheme.verified_request(
+    """The answer to a request of a known source, once its secrets are at hand: ``webhook_verify.check``
+    decides, and this carries the decision out (a handshake's side effect, the queue)."""
+    decision = check(
         request,
-        context.secrets,
-        now=context.now,
-        tolerance_seconds=source.tolerance_seconds,
+        scheme=scheme,
         options=source.options,
+        secrets=secrets,
+        now=now,
+        tolerance_seconds=source.tolerance_seconds,
+        handshake=handshake,
+        tokens=tokens,
+        acknowledgement=source.acknowledgement,
         fetch=web.fetch_key if web is not None else None,
     )
-    if verified is None:
-        if source.enforce:
-            # One answer for every failure: no hint whether the signature, the
-            # timestamp or a header was wrong.
-            return Outcome(
-                status=401, body=UNAUTHORIZED_BODY, result="rejected", reason=UNAUTHORIZED_REASON, source=source.name
-            )
-        outcome = _enqueue(
-            request, None, source=source, scheme=scheme, config=config, adapters=adapters, now=context.now
-        )
+    if decision.result == "handshake":
+        assert decision.answer is not None  # a handshake always has its answer
+        return _handshake_outcome(decision.answer, source, web, adapters, tokens)
+    if decision.result == "unavailable":
+        return _unavailable("key_unavailable", source.name)
+    if decision.result == "accepted":
+        return _enqueue(request, decision, source=source, scheme=scheme, config=config, adapters=adapters, now=now)
+    if decision.reason == "unauthorized" and not source.enforce:
+        # The signature did not verify; the source takes it anyway, marked and counted.
+        outcome = _enqueue(request, None, source=source, scheme=scheme, config=config, adapters=adapters, now=now)
         return replace(outcome, unenforced=True)
-    if handshake is not None:
-        answer = handshake.after_verification(verified, context)
-        if answer is not None:
-            return _handshake_outcome(answer, source, web, adapters, context)
-    return _enqueue(request, verified, source=source, scheme=scheme, config=config, adapters=adapters, now=context.now)
+    if decision.reason in ("unauthorized", "handshake_unauthorized"):
+        return _unauthorized(source)
+    if decision.reason == "bad_challenge":
+        return _rejected(400, "bad_challenge", "Bad Request", source.name)
+    return _rejected(405, "method_not_allowed", "Method Not Allowed", source.name)
 
 
 def _enqueue(
     request: Request,
-    verified: Request | None,
+    decision: Verification | None,
     *,
     source: SourceConfig,
     scheme: Scheme,
@@ -293,19 +287,18 @@ def _enqueue(
     adapters: Adapters,
     now: float,
 ) -> Outcome:
-    """Queue a webhook: ``verified`` is the request as it verified, None when it did not (``enforce = false``).
+    """Queue a webhook: ``decision`` is ``check``'s acceptance, None when it did not verify (``enforce = false``).
 
     From here on, every header is read with the value that verified (a proxy
     may have repeated a header with a signed and an unsigned value). An
     unverified request is keyed on its body alone and marked so on the queue.
     """
     headers = request.headers
-    read_from = verified or request
-    # The bytes received, less any secret the provider writes into them (a body-field token).
-    body = scheme.queued_body(read_from, source.options)
-    event_type = scheme.event_type(read_from, source.options) or ""
     trail: Provenance
-    if verified is None:
+    if decision is None:
+        # The bytes received, less any secret the provider writes into them (a body-field token).
+        body = scheme.queued_body(request, source.options)
+        event_type = scheme.event_type(request, source.options) or ""
         # Nothing is authenticated: the id a sender wrote is not used, the received bytes are the key.
         delivery_id = body_sha256(request.body)
         trail = Provenance(
@@ -315,8 +308,9 @@ def _enqueue(
             verified=False,
         )
     else:
-        delivery_id = scheme.delivery_id(verified, source.options) or body_sha256(request.body)
-        trail = provenance(scheme, verified, source.options, delivery_id)
+        assert decision.request is not None and decision.body is not None and decision.delivery_id is not None
+        body, event_type, delivery_id = decision.body, decision.event_type or "", decision.delivery_id
+        trail = provenance(scheme, decision.request, source.options, delivery_id)
 
     hidden = PRIVATE_HEADERS | scheme.signature_headers(source.options)
     content_type = headers.get("content-type", "")
