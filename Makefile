@@ -117,4 +117,4 @@ destroy: $(VENV)/.installed node_modules/.installed ## Delete the deployed stack
 	$(CDK) destroy $(CDK_ARGS)
 
 clean: ## Remove build output (not the virtualenv)
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .lambda-runtime
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .lambda-runtime build webhook_kit.egg-info
