@@ -129,23 +129,16 @@ def claim_check_key(source: str, delivery_id: str, body_digest: str) -> str:
     return f"{source}/{hashlib.sha256(delivery_id.encode()).hexdigest()}/{body_digest}"
 
 
-def provenance(scheme: Scheme, request: Request, options: Mapping[str, Any], delivery_id: str) -> Provenance:
-    """What the signature covers, and so which values the processor deduplicates on.
-
-    A signed id is the key. An unsigned one can be replaced in a replay, so the
-    key is the digest of the signed material instead; when the scheme signs a
-    timestamp the provider may sign a retry anew (another digest), so the id is
-    kept as a second key to recognise genuine retries (docs/signatures.md).
-    """
-    id_signed = scheme.delivery_id_signed(options)
-    type_signed = scheme.event_type_signed(options)
-    if id_signed and type_signed:
+def provenance(decision: Verification) -> Provenance:
+    """What the signature covers, and so which values the processor deduplicates on (``check``'s keys;
+    none on the queue when the id is signed: the processor then keys on the id itself)."""
+    if decision.delivery_id_signed and decision.event_type_signed:
         return SIGNED
-    keys: tuple[str, ...] = ()
-    if not id_signed:
-        digest_key = "sha256:" + scheme.replay_digest(request, options)
-        keys = (delivery_id, digest_key) if scheme.signs_timestamp(options) else (digest_key,)
-    return Provenance(delivery_id_signed=id_signed, event_type_signed=type_signed, idempotency_keys=keys)
+    return Provenance(
+        delivery_id_signed=decision.delivery_id_signed,
+        event_type_signed=decision.event_type_signed,
+        idempotency_keys=() if decision.delivery_id_signed else decision.idempotency_keys,
+    )
 
 
 def process(
@@ -310,7 +303,7 @@ def _enqueue(
     else:
         assert decision.request is not None and decision.body is not None and decision.delivery_id is not None
         body, event_type, delivery_id = decision.body, decision.event_type or "", decision.delivery_id
-        trail = provenance(scheme, decision.request, source.options, delivery_id)
+        trail = provenance(decision)
 
     hidden = PRIVATE_HEADERS | scheme.signature_headers(source.options)
     content_type = headers.get("content-type", "")

@@ -47,6 +47,11 @@ class Verification:
     (the provider's, or the body's SHA-256 when it sends none) and
     ``event_type``, each with whether the signature covers it: a value that is
     not signed can be changed by anyone replaying a captured delivery.
+    ``idempotency_keys``: what to deduplicate an accepted delivery on, all of
+    them new before its work runs (``idempotency_keys`` of this module): the
+    delivery id when the signature covers it, else a digest of the signed
+    content, plus the id when the provider signs a timestamp (so a retry it
+    signs anew is still recognised).
     """
 
     result: Result
@@ -59,6 +64,7 @@ class Verification:
     delivery_id_signed: bool = False
     event_type: str | None = None
     event_type_signed: bool = False
+    idempotency_keys: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -160,17 +166,35 @@ def _check(
         answer = handshake.after_verification(verified, context)
         if answer is not None:
             return _handshake(answer)
+    delivery_id = scheme.delivery_id(verified, options) or body_sha256(request.body)
     return Verification(
         result="accepted",
         status=acknowledgement.status if acknowledgement is not None else 202,
         answer=acknowledgement,
         request=verified,
         body=scheme.queued_body(verified, options),
-        delivery_id=scheme.delivery_id(verified, options) or body_sha256(request.body),
+        delivery_id=delivery_id,
         delivery_id_signed=scheme.delivery_id_signed(options),
         event_type=scheme.event_type(verified, options),
         event_type_signed=scheme.event_type_signed(options),
+        idempotency_keys=idempotency_keys(scheme, verified, options, delivery_id),
     )
+
+
+def idempotency_keys(
+    scheme: Scheme, verified: Request, options: Mapping[str, Any], delivery_id: str
+) -> tuple[str, ...]:
+    """What a verified delivery is deduplicated on (docs/signatures.md).
+
+    A signed id is the key. An unsigned one can be replaced in a replay, so the
+    key is the digest of the signed material instead; when the scheme signs a
+    timestamp the provider may sign a retry anew (another digest), so the id is
+    kept as a second key to recognise genuine retries.
+    """
+    if scheme.delivery_id_signed(options):
+        return (delivery_id,)
+    digest_key = "sha256:" + scheme.replay_digest(verified, options)
+    return (delivery_id, digest_key) if scheme.signs_timestamp(options) else (digest_key,)
 
 
 def _handshake(answer: Answer) -> Verification:

@@ -4,11 +4,13 @@ that cannot work. (The installed package, its examples and its imports: tests/li
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
 from shared import contract
+from shared.message import from_sqs_record
 from stacks.config import parse_config
 from tests.support.verifier import FakeAws, api_event
 from verifier.config import load_config
@@ -69,6 +71,10 @@ def test_the_library_and_the_lambda_verifier_decide_every_provider_alike(name: s
     assert result.delivery_id == outcome.delivery_id
     assert (result.event_type or "") == outcome.event_type
     assert result.response()[0] == outcome.response()["statusCode"]
+    # And the processor deduplicates what the verifier queued on the keys the library gives a fork.
+    sent = aws.sent[0][1]
+    queued = from_sqs_record({"Body": sent["MessageBody"], "MessageAttributes": sent["MessageAttributes"]})
+    assert result.idempotency_keys == queued.provenance.keys_for(queued.delivery_id)
     # Not every provider signs the body's bytes (a token, SNS's fields, Mailgun's token): another
     # source's secret is what every scheme must refuse.
     forged = library(dev_secret("another-source", source.scheme))
@@ -92,6 +98,8 @@ def test_an_accepted_delivery_says_which_of_its_values_the_signature_covers() ->
     assert isinstance(result, Verification)
     assert (result.delivery_id, result.delivery_id_signed) == ("72d3162e-cc78-11e3-81ab-4c9367dc0958", False)
     assert (result.event_type, result.event_type_signed) == ("push", False)
+    # GitHub signs neither the id nor a timestamp: a replay is recognised by its body alone.
+    assert result.idempotency_keys == ("sha256:" + hashlib.sha256(body).hexdigest(),)
     assert result.body == body
     assert result.response() == (
         202,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from verifier.core import provenance
+from webhook_verify.check import idempotency_keys
 from webhook_verify.schemes import GenericHmac, Request, SchemeConfigError, get_scheme
 
 NOW = 1_700_000_000
@@ -123,7 +123,7 @@ def test_a_body_timestamp_counts_as_signed_so_an_unsigned_id_is_kept_beside_the_
     assert scheme.signs_timestamp(LINEAR) and not scheme.delivery_id_signed(LINEAR)
     digest = hashlib.sha256(request.body).hexdigest()
     assert scheme.replay_digest(request, LINEAR) == digest
-    assert provenance(scheme, request, LINEAR, "d-1").idempotency_keys == ("d-1", "sha256:" + digest)
+    assert idempotency_keys(scheme, request, LINEAR, "d-1") == ("d-1", "sha256:" + digest)
 
 
 @pytest.mark.parametrize(
