@@ -2,8 +2,8 @@
 
 Verifying is all it does. The AWS kit (webhook-kit) adds durable buffering before
 the 2xx, exactly-once processing, dead letters, alarms and IP allow-lists; here
-``handle`` must do the work, or queue it durably, before the answer, idempotently on
-``delivery_id`` (and on the body where ``delivery_id_signed`` is False, as for GitHub).
+``handle`` must do the work, or queue it durably, before the answer, once per
+``idempotency_keys`` (the kit's processor's keys: the id only where it is signed).
 More in examples/README.md.
 
 POST /api/webhooks/stripe or /api/webhooks/github. The signing secrets come from
@@ -45,4 +45,5 @@ def receive(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def handle(provider: str, delivery: Verification) -> None:
-    """Your work for one verified delivery: ``delivery.event_type``, ``delivery.body``, ``delivery.delivery_id``."""
+    """Your work for one verified delivery (``delivery.event_type``, ``delivery.body``), done once per
+    ``delivery.idempotency_keys``: all of them new, or it already ran."""
