@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from webhook_verify.api import verify
     from webhook_verify.check import Verification
+    from webhook_verify.keys import KeyFetcher
 
-__all__ = ["Verification", "verify"]
+__all__ = ["KeyFetcher", "Verification", "verify"]
 
 
 def __getattr__(name: str) -> Any:
@@ -40,4 +41,8 @@ def __getattr__(name: str) -> Any:
         from webhook_verify.check import Verification
 
         return Verification
+    if name == "KeyFetcher":
+        from webhook_verify.keys import KeyFetcher
+
+        return KeyFetcher
     raise AttributeError(f"module 'webhook_verify' has no attribute {name!r}")

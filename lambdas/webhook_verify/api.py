@@ -40,8 +40,8 @@ def verify(
     (two while one is rotated). ``now``: the clock, in seconds (default: the
     system's). ``tokens``: other values a handshake checks (Meta's
     ``verify_token``). ``fetch``: GETs a public key or certificate URL that a
-    public-key scheme names (e.g. ``UrllibWeb().fetch_key`` of the kit, or your
-    own cached client); without it those schemes refuse.
+    public-key scheme names (a ``webhook_verify.KeyFetcher``, made once per
+    process for its cache); without it those schemes (AWS SNS, PayPal) refuse.
 
     Raises ``ValueError`` (naming the argument) for arguments that cannot work:
     an unknown provider or scheme, both or neither, options the scheme refuses.

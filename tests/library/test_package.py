@@ -131,11 +131,12 @@ def test_the_wheel_holds_webhook_verify_with_its_catalogue_and_nothing_else(whee
         path.relative_to(LAMBDAS).as_posix()
         for path in PACKAGE.rglob("*")
         if path.is_file()
-        and (path.suffix == ".py" or path.parent.name == "catalogue")
+        and (path.suffix == ".py" or path.parent.name == "catalogue" or path.name == "py.typed")
         and "__pycache__" not in path.parts
     }
     assert {name for name in names if name.startswith("webhook_verify/")} == expected
     assert len([name for name in names if name.startswith("webhook_verify/providers/catalogue/")]) == len(PROVIDERS)
+    assert "webhook_verify/py.typed" in names, "PEP 561: type checkers read the library's annotations"
 
 
 def test_the_wheel_requires_nothing_but_cryptography_for_the_public_key_extra(wheel: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -18,7 +19,7 @@ from verifier.core import process
 from webhook_kit.devsecrets import dev_secret
 from webhook_kit.local.certificates import LocalWeb
 from webhook_kit.send import build
-from webhook_verify import Verification, verify
+from webhook_verify import KeyFetcher, Verification, verify
 from webhook_verify.providers import PROVIDERS
 from webhook_verify.schemes import SCHEMES, get_scheme
 
@@ -170,3 +171,24 @@ def test_arguments_that_cannot_work_raise_value_error_naming_them(arguments: dic
     call: dict[str, object] = {"url": URL, "headers": {}, "body": b"{}", "secrets": "s", **arguments}
     with pytest.raises(ValueError, match=message):
         verify(**call)  # type: ignore[arg-type]
+
+
+def test_a_certificate_the_key_fetcher_cannot_get_makes_the_delivery_unavailable_not_rejected() -> None:
+    """PayPal names its certificate by URL; a fetcher that may not reach it (here: no allowed host, so no
+    network either) leaves the delivery undecided: 503, so PayPal retries, rather than a 401 it would not."""
+    spec = {"name": "p", "provider": "paypal"}
+    source = parse_config({"stack_name": "Lib", "sources": [spec]}).sources[0]
+    secret = dev_secret("p", source.scheme)
+    webhook = build(source, secret=secret, url=URL, now=NOW)
+    fetch = KeyFetcher(allowed_hosts=[re.compile(r"nowhere\.invalid")])
+    result = verify(
+        provider="paypal",
+        url=URL,
+        headers=dict(webhook.headers),
+        body=webhook.body,
+        secrets=secret,
+        now=NOW,
+        fetch=fetch,
+    )
+    assert (result.result, result.reason) == ("unavailable", "key_unavailable")
+    assert result.response()[0] == 503 and result.response()[1]["Retry-After"]
