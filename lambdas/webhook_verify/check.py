@@ -120,52 +120,25 @@ def check(
     fetch: Callable[[str], bytes] | None = None,
 ) -> Verification:
     """The decision for ``request`` (see the module's docstring); ``acknowledgement`` replaces 202 when accepted."""
+    context = Context(secrets=secrets, keys=scheme.keys(secrets), options=options, tokens=tokens or {}, now=now)
     try:
-        return _check(
-            request,
-            scheme=scheme,
-            options=options,
-            secrets=secrets,
-            now=now,
-            tolerance_seconds=tolerance_seconds,
-            handshake=handshake,
-            tokens=tokens or {},
-            acknowledgement=acknowledgement,
-            fetch=fetch,
+        if handshake is not None:
+            answer = handshake.before_verification(request, context)
+            if answer is not None:
+                return _handshake(answer)
+        if request.method != "POST":
+            return rejected(405, "method_not_allowed")
+        verified = scheme.verified_request(
+            request, secrets, now=now, tolerance_seconds=tolerance_seconds, options=options, fetch=fetch
         )
+        if verified is None:
+            return UNAUTHORIZED
+        if handshake is not None:
+            answer = handshake.after_verification(verified, context)
+            if answer is not None:
+                return _handshake(answer)
     except KeyUnavailable:
         return Verification(result="unavailable", status=503, reason="key_unavailable")
-
-
-def _check(
-    request: Request,
-    *,
-    scheme: Scheme,
-    options: Mapping[str, Any],
-    secrets: Sequence[str],
-    now: float,
-    tolerance_seconds: int,
-    handshake: Handshake | None,
-    tokens: Mapping[str, str],
-    acknowledgement: Answer | None,
-    fetch: Callable[[str], bytes] | None,
-) -> Verification:
-    context = Context(secrets=secrets, keys=scheme.keys(secrets), options=options, tokens=tokens, now=now)
-    if handshake is not None:
-        answer = handshake.before_verification(request, context)
-        if answer is not None:
-            return _handshake(answer)
-    if request.method != "POST":
-        return rejected(405, "method_not_allowed")
-    verified = scheme.verified_request(
-        request, secrets, now=now, tolerance_seconds=tolerance_seconds, options=options, fetch=fetch
-    )
-    if verified is None:
-        return UNAUTHORIZED
-    if handshake is not None:
-        answer = handshake.after_verification(verified, context)
-        if answer is not None:
-            return _handshake(answer)
     delivery_id = scheme.delivery_id(verified, options) or body_sha256(request.body)
     return Verification(
         result="accepted",

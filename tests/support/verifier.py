@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared import contract
 from tests.support.lambda_context import LambdaContext
 from verifier.adapters import DependencyError, SecretConflict, parse_secret
-from verifier.config import SourceConfig, parse_acknowledgement
+from verifier.config import SourceConfig, VerifierConfig, load_config, parse_acknowledgement
 
 EVENT_TEMPLATE = json.loads((Path(__file__).parents[1] / "unit" / "vectors" / "apigateway_rest_event.json").read_text())
 
@@ -130,3 +131,17 @@ def provider_source(
         enforce=enforce,
         acknowledgement=parse_acknowledgement(provider, answer),
     )
+
+
+def verifier_config_as_deployed(source: Any, *, queue_url: str, secret_arn: str) -> VerifierConfig:
+    """The verifier's configuration for one configured source (``stacks.config.SourceConfig``), built from
+    the source-table entry the stack writes for it (``contract.source_route``)."""
+    route = contract.source_route(
+        scheme=source.scheme,
+        queue_url=queue_url,
+        secret_arn=secret_arn,
+        tolerance_seconds=source.tolerance_seconds,
+        options=source.verifier_options(),
+        behaviour=source.verifier_behaviour(),
+    )
+    return load_config({"WEBHOOK_SOURCES": json.dumps({source.name: route}), "CLAIM_CHECK_BUCKET": "claims"})

@@ -10,11 +10,9 @@ import re
 
 import pytest
 
-from shared import contract
 from shared.message import from_sqs_record
 from stacks.config import parse_config
-from tests.support.verifier import FakeAws, api_event
-from verifier.config import load_config
+from tests.support.verifier import FakeAws, api_event, verifier_config_as_deployed
 from verifier.core import process
 from webhook_kit.devsecrets import dev_secret
 from webhook_kit.local.certificates import LocalWeb
@@ -52,17 +50,9 @@ def test_the_library_and_the_lambda_verifier_decide_every_provider_alike(name: s
             fetch=LocalWeb().fetch_key,
         )
 
-    route = contract.source_route(
-        scheme=source.scheme,
-        queue_url=QUEUE,
-        secret_arn=ARN,
-        tolerance_seconds=source.tolerance_seconds,
-        options=source.verifier_options(),
-        behaviour=source.verifier_behaviour(),
-    )
     aws = FakeAws()
     aws.set_secrets(ARN, secret)
-    config = load_config({"WEBHOOK_SOURCES": json.dumps({"p": route}), "CLAIM_CHECK_BUCKET": "claims"})
+    config = verifier_config_as_deployed(source, queue_url=QUEUE, secret_arn=ARN)
     outcome = process(
         api_event("p", webhook.body, dict(webhook.headers)), config=config, adapters=aws, now=float(NOW), web=LocalWeb()
     )

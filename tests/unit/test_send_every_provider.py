@@ -8,14 +8,10 @@ through ``verifier.core.process`` with the route the stack would write.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from shared import contract
 from stacks.config import parse_config
-from tests.support.verifier import FakeAws, api_event
-from verifier.config import load_config
+from tests.support.verifier import FakeAws, api_event, verifier_config_as_deployed
 from verifier.core import process
 from webhook_kit.devsecrets import dev_secret
 from webhook_kit.local.certificates import LocalWeb
@@ -38,15 +34,7 @@ def test_send_signs_a_delivery_of_every_provider_that_the_verifier_accepts(name:
     secret = dev_secret("p", source.scheme)
     webhook = build(source, secret=secret, url=PUBLIC_URL, now=NOW)
 
-    route = contract.source_route(
-        scheme=source.scheme,
-        queue_url=QUEUE,
-        secret_arn=ARN,
-        tolerance_seconds=source.tolerance_seconds,
-        options=source.verifier_options(),
-        behaviour=source.verifier_behaviour(),
-    )
-    config = load_config({"WEBHOOK_SOURCES": json.dumps({"p": route}), "CLAIM_CHECK_BUCKET": "claims"})
+    config = verifier_config_as_deployed(source, queue_url=QUEUE, secret_arn=ARN)
     aws = FakeAws()
     aws.set_secrets(ARN, secret)
     event = api_event("p", webhook.body, dict(webhook.headers))
