@@ -94,6 +94,9 @@ class ProcessorFaults:
             # run (duplicates of completed deliveries skip the handler).
             die_after = self._rng.randint(1, records - 1)
         tally = self._ledger.tally
+        # Made before the batch runs: after a death the check must read the records at once, before
+        # anything could take them over (a client's creation alone is slow on a loaded machine).
+        dynamodb = self._dynamodb() if die_after is not None else None
         short = FakeLambdaContext(context.function_name, self._lambda_seconds)
         with self._ledger.invocation(die_after, time.monotonic() + self._lambda_seconds) as state:
             try:
@@ -103,7 +106,7 @@ class ProcessorFaults:
                 # Checked before anything is counted: under load the runtime may stop this invocation at
                 # its timeout during the check, and a death counted without its check would look like
                 # one that left no INPROGRESS record.
-                left = self._in_progress_left(state.died_in_records)
+                left = self._in_progress_left(dynamodb, state.died_in_records)
                 tally.add("died_mid_handler")
                 tally.add("completed_before_death", state.handled)
                 if left:
@@ -116,11 +119,14 @@ class ProcessorFaults:
                 os._exit(DEATH_EXIT_CODE)
         return response
 
-    def _in_progress_left(self, record_ids: tuple[str, ...]) -> bool:
-        """Whether every record of the delivery the Lambda died in is INPROGRESS and expires within the short window."""
+    @staticmethod
+    def _dynamodb() -> Any:
         import boto3  # the worker's environment points it at the pipeline's moto
 
-        dynamodb = boto3.client("dynamodb")
+        return boto3.client("dynamodb")
+
+    def _in_progress_left(self, dynamodb: Any, record_ids: tuple[str, ...]) -> bool:
+        """Whether every record of the delivery the Lambda died in is INPROGRESS and expires within the short window."""
         window_ms = (self._lambda_seconds + 1) * 1000
         for record_id in record_ids:
             item = dynamodb.get_item(

@@ -146,6 +146,14 @@ class Ledger:
 
         key = (event.source, event.delivery_id)
         state: Invocation | None = getattr(_invocation, "current", None)
+        if state is not None and time.monotonic() > state.deadline - TIMEOUT_MARGIN_SECONDS:
+            # Every INPROGRESS record of the batch expires at the stand-in context's deadline, when
+            # Lambda would kill the function; past it another worker may take the delivery over, so
+            # the handler does not start (a retryable failure: the record comes back). Checked before a
+            # planned death: a Lambda past its deadline is already dead, and its record already
+            # expired, so another worker could take it over before the death's check reads it.
+            self.tally.add("cut_off_at_deadline")
+            raise DeadlinePassed(f"soak: the Lambda's time is up before the handler of {key}")
         if state is not None and state.die_after is not None and state.handled >= state.die_after:
             # Dies inside this handler, before its effect: Powertools' INPROGRESS record stays behind.
             from processor.keys import idempotency_record_id
@@ -153,12 +161,6 @@ class Ledger:
             state.died_in = key
             state.died_in_records = tuple(idempotency_record_id(event.source, v) for v in event.idempotency_keys)
             raise SimulatedDeath(f"the Lambda died in the handler of {key}")
-        if state is not None and time.monotonic() > state.deadline - TIMEOUT_MARGIN_SECONDS:
-            # Every INPROGRESS record of the batch expires at the stand-in context's deadline, when
-            # Lambda would kill the function; past it another worker may take the delivery over, so
-            # the handler does not start (a retryable failure: the record comes back).
-            self.tally.add("cut_off_at_deadline")
-            raise DeadlinePassed(f"soak: the Lambda's time is up before the handler of {key}")
         verdict = self.book.run(key)
         if verdict == "permanent":
             self.tally.add("permanent_raised")
