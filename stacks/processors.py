@@ -71,6 +71,7 @@ class SourceProcessor(Construct):
         bucket_name: str,
         idempotency_expiry_seconds: int,
         unhandled_events: str,
+        api_version_from: str | None,
         memory_mb: int,
         timeout_seconds: int,
         batch_size: int,
@@ -93,6 +94,7 @@ class SourceProcessor(Construct):
                 claim_check_bucket=bucket_name,
                 dead_letter_queue_url=dead_letter_queue.queue_url,
                 unhandled_events=unhandled_events,
+                api_version_from=api_version_from,
             ),
         )
         self.function.add_event_source(

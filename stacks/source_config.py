@@ -12,6 +12,7 @@ from shared import contract
 from shared.allowlists import PRESETS, get_preset, load_snapshot, sort_ranges
 from stacks.arns import ARN_KMS_KEY, ARN_SECRET, arn_region
 from stacks.aws_limits import LAMBDA_MAX_TIMEOUT, SQS_MAX_VISIBILITY_TIMEOUT, SQS_STANDARD_MAX_BATCH
+from webhook_verify.api_version import ApiVersionFrom
 from webhook_verify.handshakes import get_handshake
 from webhook_verify.providers import PROVIDERS, get_provider
 from webhook_verify.schemes import SCHEMES, SchemeConfigError
@@ -114,6 +115,12 @@ class SourceConfig(StrictModel):
     # allow-list sync (docs/security.md, "Allow-lists"); together with allowed_cidrs, either allows.
     allowed_presets: tuple[str, ...] = ()
     public_url: str | None = Field(default=None, description="The URL the provider signs (Twilio, Square).")
+    api_version_from: str | None = Field(
+        default=None,
+        description="Where each delivery states the provider's API version, 'body:<dotted JSON path>' or "
+        "'header:<name>', for handlers routed by version (router.on(..., api_version=...)); a provider of the "
+        "catalogue that states one sets it (Stripe, Shopify, Twitch).",
+    )
     generic: GenericHmacOptions | None = None
     ed25519: bool = Field(
         default=False,
@@ -159,6 +166,21 @@ class SourceConfig(StrictModel):
         if data.get("generic") is not None:
             raise ValueError(f"provider {name!r} sets the scheme's options: leave the [sources.generic] table out")
         return {**data, "scheme": provider.scheme}
+
+    @field_validator("api_version_from")
+    @classmethod
+    def _api_version_from(cls, value: str | None) -> str | None:
+        if value is not None:
+            ApiVersionFrom.parse(value)  # its ValueError says what is expected
+        return value
+
+    @property
+    def api_version_source(self) -> str | None:
+        """Where deliveries state their API version: this source's setting, else its provider's entry."""
+        if self.api_version_from is not None:
+            return self.api_version_from
+        entry = PROVIDERS.get(self.provider) if self.provider else None
+        return str(entry.api_version_from) if entry is not None and entry.api_version_from else None
 
     @field_validator("name")
     @classmethod

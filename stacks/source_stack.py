@@ -94,6 +94,7 @@ class SourceStack(NestedStack):
             bucket_name=shared.bucket_name,
             idempotency_expiry_seconds=config.idempotency_expiry_seconds,
             unhandled_events=config.unhandled_events,
+            api_version_from=source.api_version_source,
             memory_mb=source.memory_mb,
             timeout_seconds=source.timeout_seconds,
             batch_size=source.batch_size,

@@ -103,6 +103,7 @@ def render_markdown(providers: Mapping[str, Provider] = PROVIDERS) -> str:
             ),
             ("Delivery id", f"{provider.delivery_id} ({_signed(provider.delivery_id_signed())})"),
             ("Event type", f"{provider.event_type} ({_signed(provider.event_type_signed())})"),
+            ("API version", _api_version(provider)),
             ("Handshake", provider.handshake or "none"),
             ("Kit answers the handshake", _answered(provider)),
             ("Expected answer", provider.acknowledgement),
@@ -116,6 +117,13 @@ def render_markdown(providers: Mapping[str, Provider] = PROVIDERS) -> str:
             rows.append(("Notes", provider.notes))
         lines += ["| | |", "| --- | --- |", *(f"| {key} | {_cell(value)} |" for key, value in rows)]
     return "\n".join(lines) + "\n"
+
+
+def _api_version(provider: Provider) -> str:
+    where = provider.api_version_from
+    if where is None:
+        return "not stated (a source may set `api_version_from`)"
+    return f"`{where}` ({_signed(where.signed())}): route with `router.on(..., api_version=...)`"
 
 
 def providers(

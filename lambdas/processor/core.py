@@ -14,11 +14,15 @@ no handler, UNHANDLED_EVENTS=acknowledge    UNHANDLED        succeeds
 no handler, UNHANDLED_EVENTS=fail           RETRIED          batch item failure
 handler returned                            PROCESSED        succeeds
 every key already COMPLETED                 DUPLICATE        succeeds, handler not run
+payload fails the route's model or schema   DEAD_LETTERED    succeeds (DLQ, reason)
 PermanentError (also ClaimCheckError)       DEAD_LETTERED    succeeds (DLQ, reason)
 a key INPROGRESS elsewhere                  RETRIED          batch item failure
 any other exception                         RETRIED          batch item failure
 the DLQ send of a permanent failure failed  RETRIED          batch item failure
 ==========================================  ===============  ==========================
+
+"No handler" includes an event whose API version no route claims: routing is
+by (source, event type, API version), most specific first (``shared.router``).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from processor.settings import Settings
 from shared.contract import UNHANDLED_FAIL
 from shared.event import PermanentError, WebhookEvent
 from shared.message import MessageFormatError, QueuedWebhook, from_sqs_record
-from shared.router import Handler, Router
+from shared.router import Router
 
 
 class UnhandledEventError(Exception):
@@ -103,22 +107,17 @@ class Idempotency:
             )
         return self._runners[source]
 
-    def run(self, message: QueuedWebhook, handler: Handler, adapters: Adapters) -> dict:
-        """Run ``handler`` once per delivery: under a record per key of the message, outermost first."""
+    def run(self, message: QueuedWebhook, work: Callable[[], object]) -> dict:
+        """Run ``work`` once per delivery: under a record per key of the message, outermost first."""
         payloads = tuple(idempotency_payload(message.source, value) for value in idempotency_values(message))
-        return self.run_nested(payloads, message, handler, adapters)
+        return self.run_nested(payloads, message, work)
 
     def run_nested(
-        self, payloads: tuple[dict[str, str], ...], message: QueuedWebhook, handler: Handler, adapters: Adapters
+        self, payloads: tuple[dict[str, str], ...], message: QueuedWebhook, work: Callable[[], object]
     ) -> dict:
         """Under the record of ``payloads[0]``, the rest nested inside it (``_run_keyed``)."""
         result: dict = self._runner(message.source)(
-            delivery=payloads[0],
-            inner=payloads[1:],
-            message=message,
-            handler=handler,
-            idempotency=self,
-            adapters=adapters,
+            delivery=payloads[0], inner=payloads[1:], message=message, work=work, idempotency=self
         )
         return result
 
@@ -128,9 +127,8 @@ def _run_keyed(
     delivery: dict[str, str],
     inner: tuple[dict[str, str], ...],
     message: QueuedWebhook,
-    handler: Handler,
+    work: Callable[[], object],
     idempotency: Idempotency,
-    adapters: Adapters,
 ) -> dict:
     """Called under the idempotency record of ``delivery``; the handler runs only if every key is new.
 
@@ -141,33 +139,54 @@ def _run_keyed(
     re-raising), so a dead-lettered delivery can be redriven and run again.
     """
     if inner:
-        return idempotency.run_nested(inner, message, handler, adapters)
-    return _run_handler(message=message, handler=handler, adapters=adapters)
-
-
-def _run_handler(*, message: QueuedWebhook, handler: Handler, adapters: Adapters) -> dict:
-    """The user's handler, with the body fetched from S3 first if it was claim-checked."""
-    if message.body is not None:
-        body = message.body
-    else:
-        assert message.claim_check is not None  # from_sqs_record sets exactly one of the two
-        body = adapters.fetch_claim_check(message.claim_check)
-    handler(
-        WebhookEvent(
-            source=message.source,
-            delivery_id=message.delivery_id,
-            event_type=message.event_type,
-            received_at=message.received_at,
-            body=body,
-            headers=message.headers,
-            content_type=message.content_type,
-            delivery_id_signed=message.provenance.delivery_id_signed,
-            event_type_signed=message.provenance.event_type_signed,
-            idempotency_keys=idempotency_values(message),
-            verified=message.provenance.verified,
-        )
-    )
+        return idempotency.run_nested(inner, message, work)
+    work()
     return {"outcome": "processed"}
+
+
+class Delivery:
+    """One message's event for its handler, built once, its body fetched from S3 only when first needed.
+
+    A claim-checked body is fetched inside the idempotency record (a duplicate
+    never fetches it), unless routing needs the API version from the body first.
+    """
+
+    def __init__(self, message: QueuedWebhook, adapters: Adapters, settings: Settings) -> None:
+        self.message, self.adapters, self.settings = message, adapters, settings
+        self._event: WebhookEvent | None = None
+
+    @property
+    def event(self) -> WebhookEvent:
+        if self._event is None:
+            message = self.message
+            if message.body is not None:
+                body = message.body
+            else:
+                assert message.claim_check is not None  # from_sqs_record sets exactly one of the two
+                body = self.adapters.fetch_claim_check(message.claim_check)
+            self._event = WebhookEvent(
+                source=message.source,
+                delivery_id=message.delivery_id,
+                event_type=message.event_type,
+                received_at=message.received_at,
+                body=body,
+                headers=message.headers,
+                content_type=message.content_type,
+                delivery_id_signed=message.provenance.delivery_id_signed,
+                event_type_signed=message.provenance.event_type_signed,
+                idempotency_keys=idempotency_values(message),
+                verified=message.provenance.verified,
+                api_version_from=self.settings.api_version_from,
+            )
+        return self._event
+
+    def api_version(self, router: Router) -> str | None:
+        """The API version to route on: read only when a route of this source names one (else None)."""
+        where = self.settings.api_version_from
+        if where is None or not router.versioned(self.message.source):
+            return None
+        # A header is read off the message: no body fetched for it.
+        return where.read(self.message.headers) if where.place == "header" else self.event.api_version
 
 
 def _dead_letter(
@@ -205,15 +224,23 @@ def process(
         mismatch = SourceMismatchError(f"message for source {message.source!r} reached {settings.source!r}")
         return _dead_letter(adapters, raw, mismatch, message)
 
-    handler = router.resolve(message.source, message.event_type)
-    if handler is None:
+    delivery = Delivery(message, adapters, settings)
+    try:
+        version = delivery.api_version(router)
+    except PermanentError as error:  # ClaimCheckError: the body routing needed is gone or altered
+        return _dead_letter(adapters, raw, error, message)
+    except Exception as error:  # S3 refused or failed: retried, as inside the idempotency record
+        return Outcome(Result.RETRIED, message, error=error)
+    route = router.route(message.source, message.event_type, version)
+    if route is None:
         if settings.unhandled_events == UNHANDLED_FAIL:
             unhandled = UnhandledEventError(f"no handler for {message.source!r} event type {message.event_type!r}")
             return Outcome(Result.RETRIED, message, unhandled=True, error=unhandled)
         return Outcome(Result.UNHANDLED, message, unhandled=True)
 
     try:
-        result = idempotency.run(message, handler, adapters)
+        chosen = route
+        result = idempotency.run(message, lambda: chosen.invoke(delivery.event))
     except PermanentError as error:
         return _dead_letter(adapters, raw, error, message)
     except Exception as error:

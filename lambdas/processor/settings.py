@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from shared.contract import (
     DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS,
+    ENV_API_VERSION_FROM,
     ENV_CLAIM_CHECK_BUCKET,
     ENV_DEAD_LETTER_QUEUE_URL,
     ENV_IDEMPOTENCY_EXPIRY_SECONDS,
@@ -18,6 +19,7 @@ from shared.contract import (
     UNHANDLED_CHOICES,
     UNHANDLED_FAIL,
 )
+from webhook_verify.api_version import ApiVersionFrom
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Settings:
     claim_check_bucket: str
     dead_letter_queue_url: str
     unhandled_events: str
+    # Where this source's deliveries state their API version; None: they state none.
+    api_version_from: ApiVersionFrom | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -41,6 +45,10 @@ class Settings:
             expiry = int(env.get(ENV_IDEMPOTENCY_EXPIRY_SECONDS) or DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS)
         except ValueError as error:
             raise RuntimeError(f"{ENV_IDEMPOTENCY_EXPIRY_SECONDS} must be an integer") from error
+        try:
+            version_from = ApiVersionFrom.parse(env[ENV_API_VERSION_FROM]) if env.get(ENV_API_VERSION_FROM) else None
+        except ValueError as error:
+            raise RuntimeError(f"{ENV_API_VERSION_FROM}: {error}") from None
         return cls(
             source=env.get(ENV_SOURCE, ""),
             idempotency_table=env[ENV_IDEMPOTENCY_TABLE],
@@ -48,4 +56,5 @@ class Settings:
             claim_check_bucket=env.get(ENV_CLAIM_CHECK_BUCKET, ""),
             dead_letter_queue_url=env[ENV_DEAD_LETTER_QUEUE_URL],
             unhandled_events=unhandled,
+            api_version_from=version_from,
         )

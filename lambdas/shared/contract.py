@@ -100,6 +100,9 @@ ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
 ENV_IDEMPOTENCY_EXPIRY_SECONDS = "IDEMPOTENCY_EXPIRY_SECONDS"
 ENV_DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
 ENV_UNHANDLED_EVENTS = "UNHANDLED_EVENTS"
+# Where the source's deliveries state their API version ("body:<path>" or "header:<name>",
+# webhook_verify.api_version); absent: the source states none.
+ENV_API_VERSION_FROM = "API_VERSION_FROM"
 
 
 # ---- environments
@@ -242,9 +245,10 @@ def processor_environment(
     claim_check_bucket: str,
     dead_letter_queue_url: str,
     unhandled_events: str,
+    api_version_from: str | None = None,
 ) -> dict[str, str]:
     """One source's processor's own variables."""
-    return {
+    variables = {
         ENV_SOURCE: source,
         ENV_IDEMPOTENCY_TABLE: idempotency_table,
         ENV_IDEMPOTENCY_EXPIRY_SECONDS: str(idempotency_expiry_seconds),
@@ -252,6 +256,9 @@ def processor_environment(
         ENV_DEAD_LETTER_QUEUE_URL: dead_letter_queue_url,
         ENV_UNHANDLED_EVENTS: unhandled_events,
     }
+    if api_version_from:
+        variables[ENV_API_VERSION_FROM] = api_version_from
+    return variables
 
 
 # ---- the allow-list sync (lambdas/allowlist_sync; docs/security.md, "Allow-lists")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from webhook_verify.api_version import ApiVersionFrom
+
 _UNPARSED: Any = object()
 
 
@@ -40,7 +42,11 @@ class WebhookEvent:
     delivery on (the id, or the digest of the signed material when the id is
     not signed: docs/signatures.md). ``verified`` is False only for a delivery
     accepted unverified because its source has ``enforce = false``
-    (onboarding): then nothing in it is authenticated.
+    (onboarding): then nothing in it is authenticated. ``api_version`` is the
+    provider's API version that rendered the payload, where the source says
+    where deliveries state it (``api_version_from``) and this one does;
+    ``api_version_signed`` says whether the signature covers it (a header's
+    never is).
     """
 
     source: str
@@ -54,6 +60,8 @@ class WebhookEvent:
     event_type_signed: bool = True
     idempotency_keys: tuple[str, ...] = ()
     verified: bool = True
+    # Where the source's deliveries state their API version (the ``api_version`` property reads it).
+    api_version_from: ApiVersionFrom | None = field(default=None, repr=False)
     _json: Any = field(default=_UNPARSED, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +82,31 @@ class WebhookEvent:
                 raise InvalidJsonError(f"body of {self.source} delivery {self.delivery_id} is not JSON") from error
             object.__setattr__(self, "_json", parsed)
         return self._json
+
+    @property
+    def api_version(self) -> str | None:
+        """The provider's API version that rendered this payload, when the delivery states one (else None).
+
+        Read from the header or body field ``api_version_from`` names; a body
+        that is not JSON states none. Only a value shaped like a version is
+        returned (``webhook_verify.api_version.VERSION``).
+        """
+        where = self.api_version_from
+        if where is None:
+            return None
+        if where.place == "header":
+            return where.read(self.headers)
+        try:
+            document = self.json()
+        except InvalidJsonError:
+            return None
+        return where.read(self.headers, document=document)
+
+    @property
+    def api_version_signed(self) -> bool:
+        """Whether the signature covers ``api_version``: read from the body of a delivery that verified."""
+        where = self.api_version_from
+        return where is not None and self.api_version is not None and where.signed(verified=self.verified)
 
     def text(self, encoding: str = "utf-8") -> str:
         return self.body.decode(encoding)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from webhook_verify.api_version import ApiVersionFrom
 from webhook_verify.check import Verification, check
 from webhook_verify.handshakes import NOSNIFF, Answer, get_handshake
 from webhook_verify.schemes import Headers, Request, get_scheme
@@ -29,6 +30,7 @@ def verify(
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
     tokens: Mapping[str, str] | None = None,
     fetch: Callable[[str], bytes] | None = None,
+    api_version_from: str | None = None,
 ) -> Verification:
     """Check one request: its provider's handshake, then its signature over the exact bytes of ``body``.
 
@@ -42,6 +44,9 @@ def verify(
     ``verify_token``). ``fetch``: GETs a public key or certificate URL that a
     public-key scheme names (a ``webhook_verify.KeyFetcher``, made once per
     process for its cache); without it those schemes (AWS SNS, PayPal) refuse.
+    ``api_version_from``: where a delivery states its API version
+    (``body:<path>`` or ``header:<name>``), when the provider's entry does not
+    say or says otherwise; the result's ``api_version`` holds it.
 
     Raises ``ValueError`` (naming the argument) for arguments that cannot work:
     an unknown provider or scheme, both or neither, options the scheme refuses.
@@ -50,6 +55,7 @@ def verify(
     if (provider is None) == (scheme is None):
         raise ValueError("give provider (a catalogue name) or scheme (with its options), not both and not neither")
     acknowledgement = handshake_name = None
+    version_from = None
     merged: dict[str, Any] = {}
     if provider is not None:
         from webhook_verify.providers import get_provider
@@ -61,6 +67,12 @@ def verify(
         scheme, merged, handshake_name = entry.scheme, dict(entry.options), entry.answered_handshake
         if entry.answer is not None:
             acknowledgement = _acknowledgement(entry.answer)
+        version_from = entry.api_version_from
+    if api_version_from is not None:
+        try:
+            version_from = ApiVersionFrom.parse(api_version_from)
+        except ValueError as error:
+            raise ValueError(f"api_version_from: {error}") from None
     assert scheme is not None
     try:
         chosen = get_scheme(scheme)
@@ -92,6 +104,7 @@ def verify(
         tokens=tokens,
         acknowledgement=acknowledgement,
         fetch=fetch,
+        api_version_from=version_from,
     )
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from webhook_verify.api_version import ApiVersionFrom
 from webhook_verify.handshakes import Answer, Context, Handshake
 from webhook_verify.schemes import KeyUnavailable, Request, Scheme, body_sha256
 
@@ -47,6 +48,9 @@ class Verification:
     (the provider's, or the body's SHA-256 when it sends none) and
     ``event_type``, each with whether the signature covers it: a value that is
     not signed can be changed by anyone replaying a captured delivery.
+    ``api_version``: the provider's API version that rendered the payload, when
+    the caller said where the delivery states it (``api_version_from``) and it
+    does, with ``api_version_signed``.
     ``idempotency_keys``: what to deduplicate an accepted delivery on, all of
     them new before its work runs (``idempotency_keys`` of this module): the
     delivery id when the signature covers it, else a digest of the signed
@@ -64,6 +68,8 @@ class Verification:
     delivery_id_signed: bool = False
     event_type: str | None = None
     event_type_signed: bool = False
+    api_version: str | None = None
+    api_version_signed: bool = False
     idempotency_keys: tuple[str, ...] = ()
 
     @property
@@ -118,8 +124,12 @@ def check(
     tokens: Mapping[str, str] | None = None,
     acknowledgement: Answer | None = None,
     fetch: Callable[[str], bytes] | None = None,
+    api_version_from: ApiVersionFrom | None = None,
 ) -> Verification:
-    """The decision for ``request`` (see the module's docstring); ``acknowledgement`` replaces 202 when accepted."""
+    """The decision for ``request`` (see the module's docstring); ``acknowledgement`` replaces 202 when accepted.
+
+    ``api_version_from``: where the delivery states its API version, to read it (none: not read).
+    """
     context = Context(secrets=secrets, keys=scheme.keys(secrets), options=options, tokens=tokens or {}, now=now)
     try:
         if handshake is not None:
@@ -140,6 +150,7 @@ def check(
     except KeyUnavailable:
         return Verification(result="unavailable", status=503, reason="key_unavailable")
     delivery_id = scheme.delivery_id(verified, options) or body_sha256(request.body)
+    api_version = api_version_from.read(verified.headers, verified.body) if api_version_from else None
     return Verification(
         result="accepted",
         status=acknowledgement.status if acknowledgement is not None else 202,
@@ -150,6 +161,8 @@ def check(
         delivery_id_signed=scheme.delivery_id_signed(options),
         event_type=scheme.event_type(verified, options),
         event_type_signed=scheme.event_type_signed(options),
+        api_version=api_version,
+        api_version_signed=api_version is not None and api_version_from is not None and api_version_from.signed(),
         idempotency_keys=idempotency_keys(scheme, verified, options, delivery_id),
     )
 

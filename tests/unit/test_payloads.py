@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from payloads.base import Payload
 from payloads.github import PullRequestEvent, PushEvent
 from payloads.shopify import OrderCreated
 from payloads.slack import EventCallback
 from payloads.stripe import InvoicePaid, PaymentIntentSucceeded
-from pydantic import ValidationError
 
 FIXTURES = Path(__file__).parent / "payloads"
 

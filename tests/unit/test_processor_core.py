@@ -279,10 +279,10 @@ def test_nested_keys_stop_a_replay_under_a_fresh_unsigned_id(core: Core) -> None
 
 
 def test_an_error_outside_the_table_propagates(core: Core) -> None:
-    def broken_resolve(source: str, event_type: str) -> None:
+    def broken_route(source: str, event_type: str, api_version: str | None = None) -> None:
         raise LookupError("router bug")
 
-    core.router.resolve = broken_resolve  # type: ignore[method-assign]
+    core.router.route = broken_route  # type: ignore[method-assign]
 
     with pytest.raises(LookupError, match="router bug"):
         core.process(sqs_record(webhook("evt_bug")))

@@ -89,10 +89,10 @@ def test_the_hook_is_called_only_inside_its_block_and_outlives_a_reset(router: R
 
 
 def test_an_error_outside_the_decision_table_reaches_the_hook_and_fails_the_record(router: Router) -> None:
-    def broken_resolve(source: str, event_type: str) -> None:
+    def broken_route(source: str, event_type: str, api_version: str | None = None) -> None:
         raise LookupError("router bug")
 
-    router.resolve = broken_resolve  # type: ignore[method-assign]
+    router.route = broken_route  # type: ignore[method-assign]
     record = sqs_record(webhook("evt_bug"))
     seen: list[Result | Exception] = []
 

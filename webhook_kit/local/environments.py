@@ -113,5 +113,9 @@ def processor_environment(
             claim_check_bucket=bucket_name,
             dead_letter_queue_url=source.dead_letter_queue_url,
             unhandled_events=config.unhandled_events,
+            api_version_from=next(
+                (configured.api_version_source for configured in config.sources if configured.name == source.name),
+                None,
+            ),
         ),
     )

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from webhook_verify.api_version import ApiVersionFrom
 from webhook_verify.handshakes import HANDSHAKES
 from webhook_verify.schemes import SCHEMES, SchemeConfigError
 
@@ -65,6 +66,8 @@ class Provider:
     # What the provider expects as the answer to an accepted webhook, when a 202
     # with the delivery id will not do: {"status": 200, "body": "[accepted]", "content_type": ...}.
     answer: Mapping[str, Any] | None = None
+    # Where each delivery states the API version that rendered it, when the provider versions its payloads.
+    api_version_from: ApiVersionFrom | None = None
 
     @property
     def weaker(self) -> bool:
@@ -84,7 +87,16 @@ class Provider:
 
 
 _REQUIRED = ("title", "scheme", "docs", "verification", "delivery_id", "event_type", "acknowledgement")
-_TEXT = (*_REQUIRED, "replay_window", "retries", "handshake", "ip_ranges", "notes", "handshake_kind")
+_TEXT = (
+    *_REQUIRED,
+    "replay_window",
+    "retries",
+    "handshake",
+    "ip_ranges",
+    "notes",
+    "handshake_kind",
+    "api_version_from",
+)
 
 
 def _entry(path: Path) -> Provider:
@@ -120,6 +132,10 @@ def _entry(path: Path) -> Provider:
     answer = raw.get("answer")
     if answer is not None and (not isinstance(answer, dict) or set(answer) - {"status", "body", "content_type"}):
         raise CatalogueError(f"{where}: answer must be an object of status, body and content_type")
+    try:
+        api_version_from = ApiVersionFrom.parse(raw["api_version_from"]) if raw.get("api_version_from") else None
+    except ValueError as error:
+        raise CatalogueError(f"{where}: api_version_from {error}") from None
     options = raw.get("options") or {}
     if not isinstance(options, dict):
         raise CatalogueError(f"{where}: options must be an object")
@@ -144,6 +160,7 @@ def _entry(path: Path) -> Provider:
         notes=raw.get("notes") or "",
         handshake_kind=kind,
         answer=MappingProxyType(dict(answer)) if answer is not None else None,
+        api_version_from=api_version_from,
     )
 
 
