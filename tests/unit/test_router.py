@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from shared.event import WebhookEvent
 from shared.router import Router
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _named(name: str):
@@ -117,26 +122,74 @@ def test_shipped_example_handlers_are_registered() -> None:
     from shared.router import router
 
     assert router.resolve("stripe", "payment_intent.succeeded") is not None
+    assert router.resolve("stripe", "invoice.paid", "2024-06-20") is not None
+    assert router.resolve("stripe", "invoice.paid", "2025-03-31.basil") is None
+    assert router.resolve("stripe", "invoice.paid") is None
     assert router.resolve("stripe", "charge.refunded") is None
 
 
-def _stripe_event(body: bytes) -> WebhookEvent:
-    return WebhookEvent(
-        source="stripe", delivery_id="evt_1", event_type="payment_intent.succeeded", received_at="", body=body
+def _shipped(source: str, event_type: str, body: bytes, api_version: str | None = None) -> object:
+    """Run the shipped example route for this webhook as the processor does: validated, then called."""
+    import handlers  # noqa: F401
+
+    from shared.router import router
+
+    route = router.route(source, event_type, api_version)
+    assert route is not None
+    return route.invoke(
+        WebhookEvent(source=source, delivery_id="d-1", event_type=event_type, received_at="", body=body)
     )
 
 
-def test_example_stripe_handler_rejects_an_incomplete_payload_permanently() -> None:
-    from handlers import payment_succeeded
+def _sample(name: str) -> bytes:
+    from webhook_kit.send import render
 
-    from shared.event import PermanentError
-
-    with pytest.raises(PermanentError, match="amount"):
-        payment_succeeded(_stripe_event(b'{"data": {"object": {"id": "pi_1", "currency": "eur"}}}'))
+    return render((ROOT / "samples" / f"{name}.json").read_bytes(), delivery_id="evt_1", now=1_700_000_000)
 
 
-def test_example_stripe_handler_accepts_a_complete_payload() -> None:
-    from handlers import payment_succeeded
+def test_example_stripe_handler_refuses_an_incomplete_payload_before_it_runs() -> None:
+    from shared.validation import PayloadValidationError
 
-    body = b'{"data": {"object": {"id": "pi_1", "amount": 100, "currency": "eur"}}}'
-    assert payment_succeeded(_stripe_event(body)) is None
+    incomplete = json.loads(_sample("stripe"))
+    del incomplete["data"]["object"]["amount"]
+    with pytest.raises(PayloadValidationError, match=r"PaymentIntentSucceeded: data\.object\.amount: missing$"):
+        _shipped("stripe", "payment_intent.succeeded", json.dumps(incomplete).encode())
+
+
+def test_example_stripe_handler_takes_the_shipped_sample() -> None:
+    assert _shipped("stripe", "payment_intent.succeeded", _sample("stripe")) is None
+
+
+def test_example_github_push_handler_refuses_a_body_that_is_not_a_push() -> None:
+    from shared.validation import PayloadValidationError
+
+    # samples/github.json is a ping: relabelled push (the event type header is not signed), it is refused.
+    with pytest.raises(PayloadValidationError, match=r"PushEvent: ref: missing"):
+        _shipped("github", "push", _sample("github"))
+
+
+def test_the_api_version_is_weighed_after_the_source_and_the_event_type() -> None:
+    router = Router()
+    names: dict[object, str] = {}
+    for source, event_type, version in [
+        ("stripe", "*", "2024-06-20"),
+        ("stripe", "invoice.paid", "*"),
+        ("stripe", "invoice.paid", "2024-*"),
+        ("*", "invoice.paid", "2024-06-20"),
+    ]:
+
+        def handler(event: WebhookEvent) -> None:
+            return None
+
+        router.on(source, event_type, api_version=version)(handler)
+        names[handler] = f"{source}|{event_type}|{version}"
+
+    def winner(event_type: str, version: str | None) -> str | None:
+        found = router.resolve("stripe", event_type, version)
+        return names[found] if found is not None else None
+
+    assert winner("invoice.paid", "2024-06-20") == "stripe|invoice.paid|2024-*"
+    assert winner("invoice.paid", "2025-01-01") == "stripe|invoice.paid|*"
+    assert winner("invoice.paid", None) == "stripe|invoice.paid|*"
+    assert winner("charge.refunded", "2024-06-20") == "stripe|*|2024-06-20"
+    assert winner("charge.refunded", None) is None
