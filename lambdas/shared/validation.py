@@ -77,7 +77,11 @@ class ModelValidator:
         self._parse = parse
         self.name = getattr(model, "__name__", None) or repr(model)
         # By alias, as validation reports locations (a field named differently in JSON shows its JSON name).
-        self._known = _property_names(TypeAdapter(model).json_schema(by_alias=True))
+        # A model with no JSON Schema (a field of an arbitrary type) still validates; its paths are all *.
+        try:
+            self._known = _property_names(TypeAdapter(model).json_schema(by_alias=True))
+        except Exception:  # pydantic's PydanticInvalidForJsonSchema and kin: the names are a nicety
+            self._known = set()
 
     def __call__(self, event: WebhookEvent) -> Any:
         from pydantic import ValidationError

@@ -349,3 +349,22 @@ def test_the_same_patterns_with_another_version_are_another_route() -> None:
         router.on(SOURCE, "invoice.paid", api_version="")
     assert router.versioned(SOURCE)
     assert not router.versioned("github")
+
+
+def test_a_model_without_a_json_schema_still_validates_with_its_paths_hidden(core: Core) -> None:
+    class Opaque:
+        @classmethod
+        def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+            from pydantic_core import core_schema
+
+            return core_schema.no_info_plain_validator_function(lambda value: value)
+
+    class WithOpaque(BaseModel):
+        amount: int
+        blob: Opaque
+
+    core.router.on(SOURCE, "opaque", model=WithOpaque)(lambda event, payload: None)
+
+    core.process(_record(b'{"amount": "x", "blob": 1}', "evt_o", "opaque"))
+
+    assert core.adapters.dead_letters[0]["attributes"]["failure_reason"].endswith("WithOpaque: *: int_parsing")
