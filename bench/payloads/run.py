@@ -17,8 +17,8 @@ on a fresh event (so nothing parsed is reused):
 2. ``model=PaymentIntentSucceeded``: validated, then the same four fields;
 3. ``schema=`` an equivalent JSON Schema (compiled once): validated, same fields.
 
-    .venv/bin/python bench/processor/payloads.py
-    .venv/bin/python bench/processor/payloads.py --cold-runs 21 --json payloads.json
+    .venv/bin/python bench/payloads/run.py
+    .venv/bin/python bench/payloads/run.py --cold-runs 21 --json payloads.json
 """
 
 from __future__ import annotations
