@@ -74,6 +74,8 @@ class Outcome:
     permanent: Exception | None = None
     # RETRIED only: the exception that makes it a batch item failure.
     error: Exception | None = None
+    # The API version routing read (only when a route of the source names one): shaped like a version, safe to log.
+    api_version: str | None = None
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> dict[str, Any]:
@@ -234,9 +236,12 @@ def process(
     route = router.route(message.source, message.event_type, version)
     if route is None:
         if settings.unhandled_events == UNHANDLED_FAIL:
-            unhandled = UnhandledEventError(f"no handler for {message.source!r} event type {message.event_type!r}")
-            return Outcome(Result.RETRIED, message, unhandled=True, error=unhandled)
-        return Outcome(Result.UNHANDLED, message, unhandled=True)
+            at_version = f" at API version {version!r}" if version else ""
+            unhandled = UnhandledEventError(
+                f"no handler for {message.source!r} event type {message.event_type!r}{at_version}"
+            )
+            return Outcome(Result.RETRIED, message, unhandled=True, error=unhandled, api_version=version)
+        return Outcome(Result.UNHANDLED, message, unhandled=True, api_version=version)
 
     try:
         chosen = route

@@ -181,7 +181,13 @@ def _record(outcome: Outcome) -> None:
             logger.exception("handler failed: retrying", exc_info=outcome.error)
         _count("retried")
     elif outcome.result is Result.UNHANDLED:
-        logger.info("no handler for this event type: acknowledged")
+        if outcome.api_version is not None:
+            logger.info(
+                "no handler for this event type at this API version: acknowledged",
+                extra={"api_version": outcome.api_version},
+            )
+        else:
+            logger.info("no handler for this event type: acknowledged")
     else:
         if outcome.result is Result.DUPLICATE:
             logger.info("duplicate delivery: skipped")

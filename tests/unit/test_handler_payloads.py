@@ -254,9 +254,16 @@ def test_events_are_routed_by_api_version_most_specific_first() -> None:
 def test_a_version_no_route_claims_follows_unhandled_events(unhandled: str, result: Result) -> None:
     core, ran = _versioned_core(unhandled=unhandled)
 
-    for version, delivery_id in (("2023-10-16", "old"), (None, "none"), ("<script>", "junk")):
+    for version, delivery_id, read in (
+        ("2023-10-16", "old", "2023-10-16"),
+        (None, "none", None),
+        ("<x>", "junk", None),
+    ):
         outcome = core.process(_stripe(version, delivery_id))
-        assert (outcome.result, outcome.unhandled) == (result, True)
+        assert (outcome.result, outcome.unhandled, outcome.api_version) == (result, True, read)
+        if result is Result.RETRIED:
+            at = f" at API version {read!r}" if read else ""
+            assert str(outcome.error) == f"no handler for 'stripe' event type 'invoice.paid'{at}"
 
     assert ran == []
     assert core.persistence.record_status(SOURCE, "old") is None
