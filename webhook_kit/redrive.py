@@ -12,7 +12,7 @@ deletes itself. The order makes it safe to interrupt at any point:
 2. with ``reprocess``: delete the delivery's idempotency records first, so the
    processor cannot answer the redriven copy with "already done";
 3. send the message to the source queue without the ``failure_*`` attributes
-   the processor added;
+   the processor added, otherwise unchanged (a format-1 message stays format 1);
 4. delete it from the DLQ only after SQS accepted the send.
 
 A crash between 3 and 4 leaves a copy in the DLQ; redriving it again sends a
@@ -53,13 +53,12 @@ from botocore.exceptions import HTTPClientError
 from processor.keys import idempotency_record_id, record_ids
 from shared.contract import SQS_MAX_BATCH
 from shared.message import (
-    ATTR_DELIVERY_ID,
     ATTR_FAILURE_REASON,
     ATTR_FAILURE_TYPE,
-    ATTR_SOURCE,
     MessageFormatError,
     QueuedWebhook,
     from_sqs_record,
+    source_and_delivery_id,
 )
 
 _STRIPPED_ATTRIBUTES = frozenset({ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE})
@@ -125,11 +124,6 @@ class RedriveResult:
 
 
 ProgressCallback = Callable[[RedriveProgress], None]
-
-
-def _string_attribute(attributes: Mapping[str, Any], name: str) -> str | None:
-    value = (attributes.get(name) or {}).get("StringValue")
-    return value if isinstance(value, str) else None
 
 
 def _resend_attributes(attributes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -220,9 +214,8 @@ def redrive(
             for message in fresh:
                 message_id = message["MessageId"]
                 handled.add(message_id)
-                attributes = message.get("MessageAttributes") or {}
-                delivery_id = _string_attribute(attributes, ATTR_DELIVERY_ID)
-                message_source = _string_attribute(attributes, ATTR_SOURCE)
+                # Either message format; a message naming no source (unreadable) is taken as this DLQ's own.
+                message_source, delivery_id = source_and_delivery_id(message)
                 reason = _skip_reason(source, message_source, delivery_id, wanted)
                 if reason is None and max_messages is not None and moved + failed >= max_messages:
                     reason = "max_messages reached"

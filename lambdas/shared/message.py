@@ -1,4 +1,4 @@
-"""The queued-webhook message: the one format the verifier writes and the processor reads.
+"""The queued-webhook message: what the verifier writes and the processor reads.
 
 An SQS message body must be valid XML text, so a webhook body goes on the queue
 in one of three encodings, named by the ``body_encoding`` attribute:
@@ -9,8 +9,25 @@ in one of three encodings, named by the ``body_encoding`` attribute:
 * ``claim-check``: the body is too big for SQS and lies in S3; the message body
   is a JSON pointer ``{"bucket", "key", "size", "sha256"}``.
 
-SQS allows ten message attributes; this format uses at most eight, and the
-processor adds the two ``failure_*`` ones when it dead-letters a message.
+The attributes carry a format version, because messages stay in flight (and in
+the DLQ) across releases. This module writes format 2 and reads formats 1 and 2:
+
+* format 2 (``format`` = "2"): ``delivery_id``, ``event_type`` and
+  ``body_encoding`` as attributes, and everything else in one ``webhook``
+  attribute, a JSON object: ``source``, ``received_at``, ``content_type``,
+  ``headers`` and, unless everything is signed, ``provenance``;
+* format 1 (no ``format`` attribute, release 09451b1 and before): one
+  attribute each for source, delivery_id, event_type, received_at,
+  content_type, body_encoding, headers and provenance.
+
+Any other format is refused with MessageFormatError: a newer release wrote it.
+Format 2 has no ``source`` attribute on purpose: format 1's reader refuses a
+message without one, so a rolled-back processor dead-letters format-2 messages
+instead of misreading them.
+
+SQS allows ten message attributes. Format 2 uses at most five, and the
+processor adds the two ``failure_*`` ones when it dead-letters a message; a
+later format must stay at eight or fewer.
 """
 
 from __future__ import annotations
@@ -24,18 +41,27 @@ from typing import Any
 
 # Attribute names on the queue. Changing one is a breaking change for messages
 # already in flight, so they are constants, not free text at the call sites.
-ATTR_SOURCE = "source"
+# Both formats:
 ATTR_DELIVERY_ID = "delivery_id"
 ATTR_EVENT_TYPE = "event_type"
+ATTR_BODY_ENCODING = "body_encoding"
+# Format 2: the format version, and the webhook's other facts as one JSON object.
+ATTR_FORMAT = "format"
+ATTR_WEBHOOK = "webhook"
+# Format 1 only (read, no longer written):
+ATTR_SOURCE = "source"
 ATTR_RECEIVED_AT = "received_at"
 ATTR_CONTENT_TYPE = "content_type"
-ATTR_BODY_ENCODING = "body_encoding"
 ATTR_HEADERS = "headers"
 # Present only when something is not covered by the signature (see ``Provenance``).
 ATTR_PROVENANCE = "provenance"
 # Set on messages that the processor dead-letters itself (permanent failures).
 ATTR_FAILURE_REASON = "failure_reason"
 ATTR_FAILURE_TYPE = "failure_type"
+
+FORMAT_VERSION = 2
+# 1 is the format without a ``format`` attribute.
+READABLE_FORMATS = (1, 2)
 
 ENCODING_TEXT = "text"
 ENCODING_BASE64 = "base64"
@@ -128,15 +154,21 @@ def to_send_message_kwargs(message: QueuedWebhook) -> dict[str, Any]:
         body, encoding = encode_body(message.body)
     else:
         raise ValueError("a queued webhook needs a body or a claim check")
+    webhook: dict[str, Any] = {
+        "source": message.source,
+        "received_at": message.received_at,
+        "content_type": message.content_type,
+        "headers": dict(message.headers),
+    }
+    provenance = _provenance_document(message.provenance)
+    if provenance is not None:
+        webhook["provenance"] = provenance  # the common case (everything signed) leaves it out
     attributes = {
-        ATTR_SOURCE: message.source,
+        ATTR_FORMAT: str(FORMAT_VERSION),
         ATTR_DELIVERY_ID: message.delivery_id,
         ATTR_EVENT_TYPE: message.event_type,
-        ATTR_RECEIVED_AT: message.received_at,
-        ATTR_CONTENT_TYPE: message.content_type,
         ATTR_BODY_ENCODING: encoding,
-        ATTR_HEADERS: json.dumps(dict(message.headers), separators=(",", ":"), sort_keys=True),
-        ATTR_PROVENANCE: _provenance_attribute(message.provenance),
+        ATTR_WEBHOOK: json.dumps(webhook, separators=(",", ":"), sort_keys=True),
     }
     return {
         "MessageBody": body,
@@ -147,9 +179,9 @@ def to_send_message_kwargs(message: QueuedWebhook) -> dict[str, Any]:
     }
 
 
-def _provenance_attribute(provenance: Provenance) -> str:
+def _provenance_document(provenance: Provenance) -> dict[str, Any] | None:
     if provenance == SIGNED:
-        return ""  # the common case costs no attribute
+        return None
     document: dict[str, Any] = {
         "delivery_id_signed": provenance.delivery_id_signed,
         "event_type_signed": provenance.event_type_signed,
@@ -157,14 +189,12 @@ def _provenance_attribute(provenance: Provenance) -> str:
     }
     if not provenance.verified:
         document["verified"] = False  # absent (true) in every message an older verifier wrote
-    return json.dumps(document, separators=(",", ":"))
+    return document
 
 
-def _parse_provenance(raw: str) -> Provenance:
-    if not raw:
-        return SIGNED
+def _parse_provenance(document: Any, where: str) -> Provenance:
+    """The provenance in ``document`` (a decoded JSON value); ``where`` names it in the error."""
     try:
-        document = json.loads(raw)
         keys = document["idempotency_keys"]
         provenance = Provenance(
             delivery_id_signed=document["delivery_id_signed"],
@@ -173,11 +203,11 @@ def _parse_provenance(raw: str) -> Provenance:
             verified=document.get("verified", True),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise MessageFormatError("provenance attribute is malformed") from error
+        raise MessageFormatError(f"{where} is malformed") from error
     flags = (provenance.delivery_id_signed, provenance.event_type_signed, provenance.verified)
     flags_ok = all(isinstance(flag, bool) for flag in flags)
     if not flags_ok or not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
-        raise MessageFormatError("provenance attribute is malformed")
+        raise MessageFormatError(f"{where} is malformed")
     return provenance
 
 
@@ -190,16 +220,45 @@ def _attribute(attributes: Mapping[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def from_sqs_record(record: Mapping[str, Any]) -> QueuedWebhook:
-    """Parse a Lambda SQS event record (or a ReceiveMessage message) back into a webhook.
+def message_format(attributes: Mapping[str, Any]) -> int:
+    """The format of a message with these attributes (1 or 2); MessageFormatError for any other."""
+    entry = attributes.get(ATTR_FORMAT) or attributes.get(ATTR_FORMAT.capitalize())
+    if not entry:
+        return 1
+    raw = entry.get("stringValue", entry.get("StringValue"))
+    if isinstance(raw, str) and raw in {str(version) for version in READABLE_FORMATS}:
+        return int(raw)
+    shown = repr(raw)[:16]
+    readable = " and ".join(str(version) for version in READABLE_FORMATS)
+    raise MessageFormatError(
+        f"message format {shown} is not one this release reads (formats {readable}): "
+        "written by a newer release: deploy it, then redrive"
+    )
 
-    Raises MessageFormatError for anything that cannot be decoded: retrying it
-    would never help, so the processor dead-letters it at once.
+
+def source_and_delivery_id(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The source and delivery id a message names, in either format; None where it names none.
+
+    Never raises: a message this release cannot read (a malformed ``webhook``,
+    an unknown format) has no source here, as a format-1 message without the
+    attribute. The redrive filters on these without decoding the whole message.
     """
     attributes = record.get("messageAttributes") or record.get("MessageAttributes") or {}
-    raw_body = record.get("body", record.get("Body"))
-    if not isinstance(raw_body, str):
-        raise MessageFormatError("message has no body")
+    delivery_id = _attribute(attributes, ATTR_DELIVERY_ID) or None
+    try:
+        version = message_format(attributes)
+    except MessageFormatError:
+        return None, delivery_id
+    if version == 1:
+        return _attribute(attributes, ATTR_SOURCE) or None, delivery_id
+    try:
+        source = json.loads(_attribute(attributes, ATTR_WEBHOOK)).get("source")
+    except (ValueError, AttributeError):
+        return None, delivery_id
+    return (source if isinstance(source, str) and source else None), delivery_id
+
+
+def _format_1_fields(attributes: Mapping[str, Any]) -> dict[str, Any]:
     source = _attribute(attributes, ATTR_SOURCE)
     delivery_id = _attribute(attributes, ATTR_DELIVERY_ID)
     if not source or not delivery_id:
@@ -210,15 +269,73 @@ def from_sqs_record(record: Mapping[str, Any]) -> QueuedWebhook:
         raise MessageFormatError("headers attribute is not JSON") from error
     if not isinstance(headers, dict):
         raise MessageFormatError("headers attribute is not a JSON object")
-    common: dict[str, Any] = {
+    return {
         "source": source,
         "delivery_id": delivery_id,
         "event_type": _attribute(attributes, ATTR_EVENT_TYPE),
         "received_at": _attribute(attributes, ATTR_RECEIVED_AT),
         "content_type": _attribute(attributes, ATTR_CONTENT_TYPE),
         "headers": {str(k): str(v) for k, v in headers.items()},
-        "provenance": _parse_provenance(_attribute(attributes, ATTR_PROVENANCE)),
+        "provenance": _format_1_provenance(_attribute(attributes, ATTR_PROVENANCE)),
     }
+
+
+def _format_1_provenance(raw: str) -> Provenance:
+    if not raw:
+        return SIGNED
+    try:
+        document = json.loads(raw)
+    except ValueError as error:
+        raise MessageFormatError("provenance attribute is malformed") from error
+    return _parse_provenance(document, "provenance attribute")
+
+
+def _format_2_fields(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    delivery_id = _attribute(attributes, ATTR_DELIVERY_ID)
+    if not delivery_id:
+        raise MessageFormatError("message lacks the delivery_id attribute")
+    raw = _attribute(attributes, ATTR_WEBHOOK)
+    if not raw:
+        raise MessageFormatError("message lacks the webhook attribute")
+    try:
+        webhook = json.loads(raw)
+    except ValueError as error:
+        raise MessageFormatError("webhook attribute is not JSON") from error
+    if not isinstance(webhook, dict):
+        raise MessageFormatError("webhook attribute is not a JSON object")
+    texts = {name: webhook.get(name) for name in ("source", "received_at", "content_type")}
+    for name, value in texts.items():
+        if not isinstance(value, str):
+            raise MessageFormatError(f"webhook attribute's {name} is missing or not a string")
+    if not texts["source"]:
+        raise MessageFormatError("webhook attribute's source is empty")
+    headers = webhook.get("headers")
+    if not isinstance(headers, dict) or not all(isinstance(value, str) for value in headers.values()):
+        raise MessageFormatError("webhook attribute's headers is not an object of strings")
+    provenance = webhook.get("provenance")
+    return {
+        **texts,
+        "delivery_id": delivery_id,
+        "event_type": _attribute(attributes, ATTR_EVENT_TYPE),
+        "headers": headers,
+        "provenance": SIGNED if provenance is None else _parse_provenance(provenance, "webhook attribute's provenance"),
+    }
+
+
+def from_sqs_record(record: Mapping[str, Any]) -> QueuedWebhook:
+    """Parse a Lambda SQS event record (or a ReceiveMessage message) back into a webhook.
+
+    Reads formats 1 and 2 into the same QueuedWebhook for the same delivery.
+    Raises MessageFormatError for anything that cannot be decoded: retrying it
+    would never help, so the processor dead-letters it at once. The error
+    names the attribute at fault, never its contents.
+    """
+    attributes = record.get("messageAttributes") or record.get("MessageAttributes") or {}
+    raw_body = record.get("body", record.get("Body"))
+    if not isinstance(raw_body, str):
+        raise MessageFormatError("message has no body")
+    version = message_format(attributes)
+    common = _format_1_fields(attributes) if version == 1 else _format_2_fields(attributes)
     encoding = _attribute(attributes, ATTR_BODY_ENCODING) or ENCODING_TEXT
     if encoding == ENCODING_TEXT:
         return QueuedWebhook(body=raw_body.encode("utf-8"), **common)
@@ -239,4 +356,4 @@ def from_sqs_record(record: Mapping[str, Any]) -> QueuedWebhook:
         except (ValueError, KeyError, TypeError) as error:
             raise MessageFormatError("claim-check pointer is malformed") from error
         return QueuedWebhook(claim_check=claim, **common)
-    raise MessageFormatError(f"unknown body encoding {encoding!r}")
+    raise MessageFormatError(f"unknown body encoding {repr(encoding)[:16]}")

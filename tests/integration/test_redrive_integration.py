@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from processor.keys import idempotency_record_id
 from shared.event import PermanentError, WebhookEvent
 from shared.message import ClaimCheck, Provenance, to_send_message_kwargs
+from tests.support import message_v1
 from tests.support.processor import SOURCE, webhook
 from tests.support.processor_pipeline import Pipeline, build_pipeline
 from webhook_kit.redrive import (
@@ -193,6 +195,38 @@ def test_messages_of_another_source_are_left_alone(pipeline: Pipeline) -> None:
     assert (result.moved, result.skipped) == (1, 1)
     assert sorted((e.action, e.delivery_id) for e in events) == [("moved", "evt_1"), ("skipped", "gh_1")]
     assert pipeline.queue_depth(pipeline.dlq_url) == 1
+
+
+def test_a_format_1_and_a_format_2_message_are_both_moved_each_in_its_own_format(pipeline: Pipeline) -> None:
+    # Format 1: a message the previous release wrote, still in the DLQ after the upgrade.
+    old = message_v1.QueuedWebhook(**{**asdict(webhook("evt_old")), "provenance": message_v1.SIGNED})
+    other = message_v1.QueuedWebhook(**{**asdict(webhook("gh_old", source="github")), "provenance": message_v1.SIGNED})
+    pipeline.sqs.send_message(QueueUrl=pipeline.dlq_url, **message_v1.to_send_message_kwargs(old))
+    pipeline.sqs.send_message(QueueUrl=pipeline.dlq_url, **message_v1.to_send_message_kwargs(other))
+    pipeline.sqs.send_message(QueueUrl=pipeline.dlq_url, **to_send_message_kwargs(webhook("evt_new")))
+    events: list[RedriveProgress] = []
+
+    result = _redrive(pipeline, progress=events.append)
+
+    assert (result.moved, result.skipped, result.failed) == (2, 1, 0)
+    assert sorted((e.action, e.delivery_id) for e in events) == [
+        ("moved", "evt_new"),
+        ("moved", "evt_old"),
+        ("skipped", "gh_old"),
+    ]
+    moved = pipeline.receive()
+    formats = {m["MessageAttributes"]["delivery_id"]["StringValue"]: _attribute_names(m) for m in moved}
+    assert {name: names & {"format", "source"} for name, names in formats.items()} == {
+        "evt_old": {"source"},
+        "evt_new": {"format"},
+    }
+    for message in moved:  # back to visible for the processor
+        pipeline.sqs.change_message_visibility(
+            QueueUrl=pipeline.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    pipeline.on()
+    pipeline.drain()
+    assert (pipeline.calls_for("evt_old"), pipeline.calls_for("evt_new")) == (1, 1)
 
 
 def test_max_messages_bounds_the_move(pipeline: Pipeline) -> None:

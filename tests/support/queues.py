@@ -29,7 +29,7 @@ class DeadLetter:
 
 def dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetter]:
     """Every message in a DLQ (left there: they are made visible again before returning)."""
-    from shared.message import ATTR_DELIVERY_ID, ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE, ATTR_SOURCE
+    from shared.message import ATTR_FAILURE_REASON, ATTR_FAILURE_TYPE, source_and_delivery_id
 
     found: list[DeadLetter] = []
     handles: list[str] = []
@@ -51,9 +51,10 @@ def dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetter]:
                     value = attributes.get(name, {}).get("StringValue")
                     return str(value) if value is not None else None
 
+                source, delivery_id = source_and_delivery_id(message)  # either message format
                 found.append(
                     DeadLetter(
-                        (text(ATTR_SOURCE) or "?", text(ATTR_DELIVERY_ID) or "?"),
+                        (source or "?", delivery_id or "?"),
                         text(ATTR_FAILURE_TYPE),
                         text(ATTR_FAILURE_REASON),
                     )

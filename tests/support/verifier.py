@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import contract
+from shared.message import QueuedWebhook, from_sqs_record
 from tests.support.lambda_context import LambdaContext
 from verifier.adapters import DependencyError, SecretConflict, parse_secret
 from verifier.config import SourceConfig, VerifierConfig, load_config, parse_acknowledgement
@@ -102,7 +103,12 @@ def attributes(message: dict[str, Any]) -> dict[str, str]:
     return {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
 
 
-__all__ = ["EVENT_TEMPLATE", "FakeAws", "LambdaContext", "api_event", "attributes"]
+def queued(message: dict[str, Any]) -> QueuedWebhook:
+    """A sent message as the processor reads it, whichever attribute holds which field."""
+    return from_sqs_record({"Body": message["MessageBody"], "MessageAttributes": message["MessageAttributes"]})
+
+
+__all__ = ["EVENT_TEMPLATE", "FakeAws", "LambdaContext", "api_event", "attributes", "queued"]
 
 
 def provider_source(
