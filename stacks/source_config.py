@@ -176,11 +176,17 @@ class SourceConfig(StrictModel):
 
     @property
     def api_version_source(self) -> str | None:
-        """Where deliveries state their API version: this source's setting, else its provider's entry."""
+        """Where deliveries state their API version: this source's setting, else its provider's entry.
+
+        A source that names a scheme made for one provider (``scheme = "stripe"``)
+        has that provider's entry, as if it named the provider.
+        """
         if self.api_version_from is not None:
             return self.api_version_from
-        entry = PROVIDERS.get(self.provider) if self.provider else None
-        return str(entry.api_version_from) if entry is not None and entry.api_version_from else None
+        entry = PROVIDERS.get(self.provider or self.scheme)
+        if entry is None or entry.scheme != self.scheme or entry.api_version_from is None:
+            return None
+        return str(entry.api_version_from)
 
     @field_validator("name")
     @classmethod

@@ -308,3 +308,12 @@ def test_the_stacks_key_and_object_prefixes_are_the_ones_the_functions_write() -
     assert idempotency_key_prefix("stripe") == key_prefix("stripe")
     assert idempotency_record_id("stripe", "evt_1").startswith(idempotency_key_prefix("stripe") + "#")
     assert claim_check_key("stripe", "evt_1", "0" * 64).startswith(claim_check_prefix("stripe"))
+
+
+def test_a_processor_is_told_where_its_providers_deliveries_state_the_api_version(default_stack: Synthesized) -> None:
+    """The shipped configuration: Stripe states it in the body; GitHub and Standard Webhooks state none."""
+    found = {}
+    for source in default_stack.config.sources:
+        _, function = function_by_handler(default_stack.source(source.name), "processor.handler.handler", source.name)
+        found[source.name] = function["Properties"]["Environment"]["Variables"].get("API_VERSION_FROM")
+    assert found == {"stripe": "body:api_version", "github": None, "orders": None}

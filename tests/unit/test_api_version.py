@@ -167,6 +167,10 @@ def test_a_source_takes_its_providers_place_unless_it_names_its_own() -> None:
     own = _source(provider="stripe", api_version_from="header:Stripe-Version")
     assert own.api_version_source == "header:Stripe-Version"  # type: ignore[attr-defined]
     assert _source(provider="github").api_version_source is None  # type: ignore[attr-defined]
+    # The shipped webhook-kit.toml names schemes: a scheme made for one provider has its entry.
+    assert _source(scheme="stripe").api_version_source == "body:api_version"  # type: ignore[attr-defined]
+    assert _source(scheme="shopify").api_version_source == "header:X-Shopify-API-Version"  # type: ignore[attr-defined]
+    assert _source(scheme="standard-webhooks").api_version_source is None  # type: ignore[attr-defined]
 
 
 def test_a_bad_setting_names_the_field_and_the_expected_forms() -> None:
