@@ -84,6 +84,16 @@ class FunctionSpec:
     hook: InvocationHook | None = None
 
 
+# A worker that reached its own timeout exits with this code (see ``_serve``).
+TIMED_OUT_EXIT_CODE = 124
+# How long after its timeout the parent kills a worker that has not stopped itself (stuck outside Python).
+_KILL_GRACE_SECONDS = 1.0
+
+
+def _time_out(signum: int, frame: object) -> None:
+    os._exit(TIMED_OUT_EXIT_CODE)
+
+
 def _serve(spec: FunctionSpec, connection: Connection) -> None:
     """A worker's whole life (module level: spawn pickles it by name)."""
     # Ctrl-C reaches the whole process group; the parent stops workers after their batch.
@@ -118,11 +128,18 @@ def _serve(spec: FunctionSpec, connection: Connection) -> None:
             connection.send(("outcome", (record["messageId"], text, reason)))
 
         context = FakeLambdaContext(spec.name, spec.timeout_seconds)
+        # The worker stops itself at its context's deadline, as Lambda stops an environment: the parent's
+        # kill (Worker.invoke) needs the CPU to wake up, and on a saturated machine it could come after
+        # Powertools' INPROGRESS record (which expires at this deadline) was taken over by another copy.
+        signal.signal(signal.SIGALRM, _time_out)
+        signal.setitimer(signal.ITIMER_REAL, spec.timeout_seconds)
         try:
             with observe(note, failures=True) if observe is not None else contextlib.nullcontext():
                 response = handler(event, context) if spec.hook is None else spec.hook(event, context, handler)
+            signal.setitimer(signal.ITIMER_REAL, 0)
             connection.send(("response", dict(response)))
         except Exception as error:
+            signal.setitimer(signal.ITIMER_REAL, 0)
             connection.send(("raised", repr(error)))
 
 
@@ -160,7 +177,8 @@ class Worker:
         # Lambda ends an invocation at its timeout by stopping the environment, whatever the code is doing.
         # Idempotency relies on it: Powertools' INPROGRESS record expires at the context's deadline, and a
         # handler still running after it could complete alongside another copy that took the record over.
-        deadline = time.monotonic() + self.spec.timeout_seconds
+        # The worker stops itself at its deadline (``_serve``); this kill is the backstop for one that cannot.
+        deadline = time.monotonic() + self.spec.timeout_seconds + _KILL_GRACE_SECONDS
         try:
             self._connection.send(event)
             while True:
@@ -178,6 +196,10 @@ class Worker:
                     raise InvocationError(str(value))
         except (EOFError, OSError, BrokenPipeError):
             self.process.join(5)
+            if self.process.exitcode == TIMED_OUT_EXIT_CODE:
+                raise WorkerDied(
+                    f"the {self.spec.name} function timed out after {self.spec.timeout_seconds:g} s"
+                ) from None
             raise WorkerDied(
                 f"the {self.spec.name} process died mid-invocation (exit code {self.process.exitcode})"
             ) from None
