@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from payloads.schemas import STRIPE_PAYMENT_INTENT_SUCCEEDED
 from processor.core import Result
 from shared.event import WebhookEvent
 from shared.router import Router
@@ -44,31 +46,14 @@ class IntentSucceeded(BaseModel):
     data: Data
 
 
-INTENT_SCHEMA: dict[str, Any] = {
-    "title": "payment_intent.succeeded",
-    "type": "object",
-    "required": ["id", "type", "data"],
-    "properties": {
-        "id": {"type": "string"},
-        "type": {"const": "payment_intent.succeeded"},
-        "data": {
-            "type": "object",
-            "required": ["object"],
-            "properties": {
-                "object": {
-                    "type": "object",
-                    "required": ["id", "amount"],
-                    "properties": {"id": {"type": "string"}, "amount": {"type": "integer", "minimum": 0}},
-                }
-            },
-        },
-    },
-}
+INTENT_SCHEMA = STRIPE_PAYMENT_INTENT_SUCCEEDED
 
 
 def _body(**intent: Any) -> bytes:
-    fields = {"id": "pi_1", "amount": 2000, "currency": "usd", **intent}
-    return json.dumps({"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": fields}}).encode()
+    fields = {"id": "pi_1", "object": "payment_intent", "amount": 2000, "currency": "usd", "status": "succeeded"}
+    document = {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded", "data": {"object": fields}}
+    fields.update(intent)
+    return json.dumps(document).encode()
 
 
 def _record(body: bytes, delivery_id: str = "evt_1", event_type: str = "payment_intent.succeeded") -> dict:
@@ -186,8 +171,8 @@ def test_a_json_schema_route_gets_the_validated_document(core: Core) -> None:
     reason = core.adapters.dead_letters[0]["attributes"]["failure_reason"]
     # fastjsonschema stops at the first error; the required list is the schema's own.
     assert reason == (
-        f"payload of {SOURCE} delivery evt_bad does not match payment_intent.succeeded: "
-        "data.object: required id, amount"
+        f"payload of {SOURCE} delivery evt_bad does not match Stripe payment_intent.succeeded: "
+        "data.object: required id, object, amount, currency, status"
     )
     assert len(calls) == 1
 
@@ -375,3 +360,19 @@ def test_a_model_without_a_json_schema_still_validates_with_its_paths_hidden(cor
     core.process(_record(b'{"amount": "x", "blob": 1}', "evt_o", "opaque"))
 
     assert core.adapters.dead_letters[0]["attributes"]["failure_reason"].endswith("WithOpaque: *: int_parsing")
+
+
+def test_the_shipped_schema_takes_stripes_documented_event_and_the_kits_sample() -> None:
+    from shared.validation import SchemaValidator
+    from webhook_kit.send import render
+
+    root = Path(__file__).resolve().parents[2]
+    validate = SchemaValidator(STRIPE_PAYMENT_INTENT_SUCCEEDED)
+    documented = (root / "tests/unit/payloads/stripe/payment_intent.succeeded.json").read_bytes()
+    sample = render((root / "samples/stripe.json").read_bytes(), delivery_id="evt_s", now=1_700_000_000)
+    for body in (documented, sample):
+        document = validate(WebhookEvent(SOURCE, "evt_s", "payment_intent.succeeded", "", body))
+        assert document["data"]["object"]["status"] == "succeeded"
+    invoice = (root / "tests/unit/payloads/stripe/invoice.paid.json").read_bytes()
+    with pytest.raises(PayloadValidationError, match=r"Stripe payment_intent.succeeded: type: const$"):
+        validate(WebhookEvent(SOURCE, "evt_i", "payment_intent.succeeded", "", invoice))
