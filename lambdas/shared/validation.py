@@ -75,13 +75,9 @@ class ModelValidator:
 
         self.model = model
         self._parse = parse
+        self._adapter = TypeAdapter  # the class: the model's schema is built on the first refusal only
         self.name = getattr(model, "__name__", None) or repr(model)
-        # By alias, as validation reports locations (a field named differently in JSON shows its JSON name).
-        # A model with no JSON Schema (a field of an arbitrary type) still validates; its paths are all *.
-        try:
-            self._known = _property_names(TypeAdapter(model).json_schema(by_alias=True))
-        except Exception:  # pydantic's PydanticInvalidForJsonSchema and kin: the names are a nicety
-            self._known = set()
+        self._known_names: set[str] | None = None
 
     def __call__(self, event: WebhookEvent) -> Any:
         from pydantic import ValidationError
@@ -92,6 +88,16 @@ class ModelValidator:
             return self._parse(event=document, model=self.model)
         except ValidationError as error:
             raise PayloadValidationError(self._describe(event, error)) from None
+
+    @property
+    def _known(self) -> set[str]:
+        """The model's field names, by alias as validation reports locations; built once, when first needed."""
+        if self._known_names is None:
+            try:
+                self._known_names = _property_names(self._adapter(self.model).json_schema(by_alias=True))
+            except Exception:  # a model with no JSON Schema (a field of an arbitrary type): its paths are all *
+                self._known_names = set()
+        return self._known_names
 
     def _describe(self, event: WebhookEvent, error: ValidationError) -> str:
         details = error.errors(include_url=False, include_context=False, include_input=False)
