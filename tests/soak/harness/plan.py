@@ -36,8 +36,8 @@ class SoakOptions:
     exhausting: int = _option(3, "Webhooks that fail until fixed: SQS dead-letters them, the soak redrives them.")
     forged_share: float = _option(0.01, "Share of deliveries with a wrong signature (401).")
     # How long the INPROGRESS record of a delivery whose invocation died blocks its retries.
-    # Above a 2 s visibility timeout, so some retries meet it before it expires; at most the
-    # sources' timeout_seconds, where the local runtime stops an invocation as Lambda does.
+    # Above the (scaled) visibility timeout, so some retries meet it before it expires; at most
+    # the sources' timeout_seconds, where the local runtime stops an invocation as Lambda does.
     lambda_seconds: float = _option(
         3.0, "Remaining time of the processors' stand-in context: the in-progress window a death leaves."
     )
