@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar
@@ -85,14 +86,24 @@ def rsa_signs(key: Any, signature: bytes, message: bytes, digest: str) -> bool:
 
 def rsa_sign(private_key_pem: str, message: bytes, digest: str) -> str:
     """The base64 PKCS #1 v1.5 signature of ``message`` (test senders only: the provider signs for real)."""
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = _rsa_private_key(private_key_pem)
+    algorithm = hashes.SHA1() if digest == "sha1" else hashes.SHA256()  # noqa: S303
+    return base64.b64encode(key.sign(message, padding.PKCS1v15(), algorithm)).decode("ascii")
+
+
+@functools.lru_cache(maxsize=8)
+def _rsa_private_key(private_key_pem: str) -> Any:
+    """The loaded test key, kept: loading checks the RSA key (about 36 ms), signing takes 1 ms."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("signing_key must be an RSA private key (PEM)")
-    algorithm = hashes.SHA1() if digest == "sha1" else hashes.SHA256()  # noqa: S303
-    return base64.b64encode(key.sign(message, padding.PKCS1v15(), algorithm)).decode("ascii")
+    return key
 
 
 def signing_key(options: Mapping[str, Any], scheme: str) -> str:
