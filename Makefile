@@ -74,15 +74,19 @@ format: install ## Format the code with ruff
 typecheck: install ## mypy over the stacks, the Lambda code and the command line
 	$(BIN)/mypy
 
+# Tests marked `alone` (the soak: 52 worker processes whose timing is what it checks) run
+# after the parallel run, with both cores to themselves; exit status 5 is "none selected".
 test: install lambda-runtime ## Lint, type-check and run the whole test suite (what CI runs)
 	$(MAKE) --no-print-directory lint typecheck
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not alone" $(PYTEST_ARGS)
+	$(BIN)/pytest -m alone $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(MAKE) --no-print-directory test-py313
 
 # The Lambda code's tests again, on the runtime's Python with its boto3 and the deployed
-# Powertools (requirements-lambda-runtime.txt); the CDK's tests need neither.
+# Powertools (requirements-lambda-runtime.txt); the CDK's tests need neither. The fuzz (marked
+# `slow`: 50,000+ generated requests, about 95 s here) runs once, in the first run.
 test-py313: $(VENV313)/.installed ## The Lambda code's tests on Python 3.13 with the runtime's boto3
-	$(VENV313)/bin/pytest -n 2 tests/unit tests/integration tests/security tests/e2e_local $(PYTEST_ARGS)
+	$(VENV313)/bin/pytest -n 2 -m "not slow" tests/unit tests/integration tests/security tests/e2e_local $(PYTEST_ARGS)
 
 test-fast: install ## Unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
