@@ -25,11 +25,10 @@ from shared.contract import (
     ENV_SOURCES_PARAMETERS,
     MIN_SECRETS_MAX_AGE_SECONDS,
 )
-from webhook_verify.handshakes import HANDSHAKES, NOSNIFF, Answer
+from webhook_verify.handshakes import HANDSHAKES, Answer
 from webhook_verify.schemes import SCHEMES, SchemeConfigError
 
 # A provider's expected acknowledgement is a word or two ("[accepted]"), never a document.
-MAX_ACKNOWLEDGEMENT_BYTES = 256
 
 
 class ConfigError(ValueError):
@@ -153,25 +152,13 @@ def _source(name: str, spec: Any) -> SourceConfig:
 
 
 def parse_acknowledgement(where: str, spec: Any) -> Answer | None:
-    """A provider's expected answer to an accepted webhook: ``{"status", "body", "content_type"}``."""
+    """A provider's expected answer to an accepted webhook (``Answer.acknowledgement``), or None."""
     if spec is None:
         return None
-    status = spec.get("status", 200) if isinstance(spec, dict) else None
-    body = spec.get("body", "") if isinstance(spec, dict) else None
-    content_type = spec.get("content_type", "text/plain; charset=utf-8") if isinstance(spec, dict) else None
-    if (
-        isinstance(status, bool)
-        or not isinstance(status, int)
-        or not 200 <= status <= 299
-        or not isinstance(body, str)
-        or len(body) > MAX_ACKNOWLEDGEMENT_BYTES
-        or not isinstance(content_type, str)
-    ):
-        raise ConfigError(
-            f"{where}.acknowledgement must be {{status: 2xx, body: text of at most {MAX_ACKNOWLEDGEMENT_BYTES} "
-            "characters, content_type: text}"
-        )
-    return Answer(status, body.encode("utf-8"), content_type, NOSNIFF)
+    try:
+        return Answer.acknowledgement(spec)
+    except ValueError as error:
+        raise ConfigError(f"{where}.acknowledgement {error}") from None
 
 
 def _table_from_parameters(env: Mapping[str, str], read: ParameterReader) -> tuple[dict[str, Any], bool]:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from webhook_verify.api_version import ApiVersionFrom
 from webhook_verify.check import Verification, check
-from webhook_verify.handshakes import NOSNIFF, Answer, get_handshake
+from webhook_verify.handshakes import Answer, get_handshake
 from webhook_verify.schemes import Headers, Request, get_scheme
 
 # A source's replay window unless told otherwise (the kit's default, and Stripe's libraries').
@@ -66,7 +66,7 @@ def verify(
             raise ValueError(f"provider: {error.args[0]}") from None
         scheme, merged, handshake_name = entry.scheme, dict(entry.options), entry.answered_handshake
         if entry.answer is not None:
-            acknowledgement = _acknowledgement(entry.answer)
+            acknowledgement = Answer.acknowledgement(entry.answer)
         version_from = entry.api_version_from
     if api_version_from is not None:
         try:
@@ -105,13 +105,4 @@ def verify(
         acknowledgement=acknowledgement,
         fetch=fetch,
         api_version_from=version_from,
-    )
-
-
-def _acknowledgement(spec: Mapping[str, Any]) -> Answer:
-    return Answer(
-        int(spec.get("status", 200)),
-        str(spec.get("body", "")).encode(),
-        str(spec.get("content_type", "text/plain; charset=utf-8")),
-        NOSNIFF,
     )

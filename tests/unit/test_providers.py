@@ -125,6 +125,11 @@ def _write(tmp_path: Path, name: str, entry: dict[str, Any]) -> Path:
         ({"colour": "blue"}, "unknown field(s) colour"),
         ({"acknowledgement": ""}, "acknowledgement required"),
         ({"scheme": "generic-hmac", "options": {}}, "signature_header"),
+        # The answer is checked where the catalogue is read, not first at a verifier's cold start.
+        ({"answer": {"status": 500}}, "answer must be {status: 2xx"),
+        ({"answer": {"body": "x" * 257}}, "text of at most 256 characters"),
+        ({"answer": {"status": 200, "headers": {}}}, "answer must be"),
+        ({"answer": "[accepted]"}, "answer must be"),
     ],
 )
 def test_a_broken_catalogue_entry_is_refused_naming_file_and_field(

@@ -163,7 +163,15 @@ def _config_with(route: dict[str, Any]) -> VerifierConfig:
 
 @pytest.mark.parametrize(
     "acknowledgement",
-    [{"status": 500}, {"status": True}, {"body": "x" * 257}, {"body": 1}, {"content_type": None}, "[accepted]"],
+    [
+        {"status": 500},
+        {"status": True},
+        {"body": "x" * 257},
+        {"body": 1},
+        {"content_type": None},
+        {"status": 200, "colour": "blue"},
+        "[accepted]",
+    ],
 )
 def test_an_acknowledgement_that_is_not_a_short_2xx_answer_is_a_config_error_naming_the_field(
     acknowledgement: Any,

@@ -39,6 +39,9 @@ MAX_ECHO_BYTES = 1024
 _ECHOABLE = re.compile(rf"[\x21-\x7e]{{1,{MAX_ECHO_BYTES}}}")
 _ECHOABLE_WITH_SPACES = re.compile(rf"[\x20-\x7e]{{1,{MAX_ECHO_BYTES}}}")
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+# A provider's expected acknowledgement is a word or two (Paddle Classic's "[accepted]");
+# a longer configured body is refused rather than sent with every accepted webhook.
+MAX_ACKNOWLEDGEMENT_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,34 @@ class Answer:
     @classmethod
     def json(cls, document: Any, status: int = 200) -> Answer:
         return cls(status, json.dumps(document, separators=(",", ":")).encode(), "application/json", NOSNIFF)
+
+    @classmethod
+    def acknowledgement(cls, spec: Any) -> Answer:
+        """A provider's expected answer to an accepted webhook, from ``{"status", "body", "content_type"}``
+        (a catalogue entry's ``answer``, a source's ``acknowledgement``).
+
+        Raises ``ValueError`` saying what the answer must be: a 2xx status, a text body of at most
+        ``MAX_ACKNOWLEDGEMENT_BYTES`` characters, a text content type, and no other field.
+        """
+        fields = spec if isinstance(spec, Mapping) else {}
+        status = fields.get("status", 200)
+        body = fields.get("body", "")
+        content_type = fields.get("content_type", "text/plain; charset=utf-8")
+        if (
+            not isinstance(spec, Mapping)
+            or set(fields) - {"status", "body", "content_type"}
+            or isinstance(status, bool)
+            or not isinstance(status, int)
+            or not 200 <= status <= 299
+            or not isinstance(body, str)
+            or len(body) > MAX_ACKNOWLEDGEMENT_BYTES
+            or not isinstance(content_type, str)
+        ):
+            raise ValueError(
+                f"must be {{status: 2xx, body: text of at most {MAX_ACKNOWLEDGEMENT_BYTES} characters, "
+                "content_type: text}"
+            )
+        return cls(status, body.encode("utf-8"), content_type, NOSNIFF)
 
     @classmethod
     def echo(cls, value: Any, *, spaces: bool = False) -> Answer | None:

@@ -7,7 +7,8 @@ answer, the replay window and retries it documents, whether it publishes its
 source addresses, and how strongly a delivery can be authenticated at all.
 
 One JSON file per provider in ``catalogue/``, checked on import: its scheme is
-registered and accepts its options. Every entry is backed by a vector from the
+registered and accepts its options, and its ``answer`` is one the verifier can
+send (``Answer.acknowledgement``). Every entry is backed by a vector from the
 provider's own documentation or SDK test suite
 (``tests/unit/vectors/providers/<name>.json``, or the scheme's vectors when the
 provider is the scheme; ``tests/unit/test_providers.py`` keeps it so), and
@@ -26,7 +27,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from webhook_verify.api_version import ApiVersionFrom
-from webhook_verify.handshakes import HANDSHAKES
+from webhook_verify.handshakes import HANDSHAKES, Answer
 from webhook_verify.schemes import SCHEMES, SchemeConfigError
 
 CATALOGUE = Path(__file__).with_name("catalogue")
@@ -130,8 +131,11 @@ def _entry(path: Path) -> Provider:
     if kind is not None and not raw.get("handshake"):
         raise CatalogueError(f"{where}: handshake (its description) is required with handshake_kind")
     answer = raw.get("answer")
-    if answer is not None and (not isinstance(answer, dict) or set(answer) - {"status", "body", "content_type"}):
-        raise CatalogueError(f"{where}: answer must be an object of status, body and content_type")
+    if answer is not None:
+        try:
+            Answer.acknowledgement(answer)
+        except ValueError as error:
+            raise CatalogueError(f"{where}: answer {error}") from None
     try:
         api_version_from = ApiVersionFrom.parse(raw["api_version_from"]) if raw.get("api_version_from") else None
     except ValueError as error:
