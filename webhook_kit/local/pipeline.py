@@ -30,7 +30,7 @@ from webhook_kit.local.resources import (
     provision,
     require_free_port,
 )
-from webhook_kit.local.runtime import FunctionSpec, InvocationHook, Setup, WorkerPool
+from webhook_kit.local.runtime import FunctionSpec, InvocationHook, Setup, WorkerPool, close_pools
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -300,8 +300,7 @@ class LocalPipeline:
         batches_end = time.monotonic() + BATCH_STOP_SECONDS
         for poller in self._pollers:
             poller.finish(timeout=max(0.0, batches_end - time.monotonic()))
-        for pool in [*([self.verifier] if self.verifier else []), *self.processors.values()]:
-            pool.close(timeout=5)
+        close_pools([*([self.verifier] if self.verifier else []), *self.processors.values()], timeout=5)
         if self._aws is not None:
             with contextlib.suppress(Exception):
                 self._aws.stop()

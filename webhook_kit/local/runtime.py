@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
 from webhook_kit.local.resources import ACCOUNT_ID, REGION, LocalPipelineError
 
@@ -117,9 +119,9 @@ def _serve(spec: FunctionSpec, connection: Connection) -> None:
         try:
             event = connection.recv()
         except (EOFError, OSError):
-            return  # the parent is gone
+            _exit()  # the parent is gone
         if event is None:
-            return
+            _exit()
 
         def note(record: Mapping[str, Any], outcome: Any, permanent: Exception | None) -> None:
             # The batch response names only the failures; the console says what became of each record.
@@ -143,6 +145,20 @@ def _serve(spec: FunctionSpec, connection: Connection) -> None:
             connection.send(("raised", repr(error)))
 
 
+def _exit() -> NoReturn:
+    """End the worker as Lambda ends an environment: at once, without tearing the interpreter down.
+
+    A spawned process otherwise exits through ``sys.exit``, which finalizes every module and object:
+    about a quarter of a second of CPU for a verifier or processor, so stopping a pipeline's 30-odd
+    workers took 8-10 s on two cores. Logs are flushed first; nothing else in a worker needs to end.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
 def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:_REASON_CHARS]
 
@@ -152,6 +168,7 @@ class Worker:
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
+        self._asked_to_stop = False
         here, there = _CONTEXT.Pipe()
         self.process = _CONTEXT.Process(target=_serve, args=(spec, there), name=f"lambda-{spec.name}", daemon=True)
         self.process.start()
@@ -204,9 +221,16 @@ class Worker:
                 f"the {self.spec.name} process died mid-invocation (exit code {self.process.exitcode})"
             ) from None
 
+    def ask_to_stop(self) -> None:
+        """Tell the process to exit once it is idle (its current invocation, if any, ends first)."""
+        if not self._asked_to_stop:
+            self._asked_to_stop = True
+            with contextlib.suppress(OSError):
+                self._connection.send(None)
+
     def stop(self, timeout: float) -> None:
-        with contextlib.suppress(OSError):
-            self._connection.send(None)
+        """Ask the process to exit, wait up to ``timeout`` seconds, then terminate it."""
+        self.ask_to_stop()
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
@@ -305,6 +329,10 @@ class WorkerPool:
 
     def close(self, timeout: float) -> None:
         """Stop every worker: idle ones at once, busy ones once their invocation ends (or ``timeout``)."""
+        close_pools([self], timeout)
+
+    def _take_all(self) -> list[Worker]:
+        """Refuse new invocations and hand over every worker, idle or busy, to be stopped."""
         with self._changed:
             self._closed = True
             self._changed.notify_all()
@@ -312,5 +340,19 @@ class WorkerPool:
             self._workers.clear()
             self._idle.clear()
             self._generations.clear()
-        for worker in workers:
-            worker.stop(timeout)
+        return workers
+
+
+def close_pools(pools: Iterable[WorkerPool], timeout: float) -> None:
+    """Close ``pools`` together: every worker is asked to exit, then each is waited for.
+
+    Busy workers finish their invocations side by side, within ``timeout`` seconds of the call in
+    all (one pool after another, each busy worker had ``timeout`` of its own); then they are
+    terminated.
+    """
+    workers = [worker for pool in pools for worker in pool._take_all()]
+    for worker in workers:
+        worker.ask_to_stop()
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.stop(max(0.0, deadline - time.monotonic()))
