@@ -28,8 +28,6 @@ from shared.contract import (
 from webhook_verify.handshakes import HANDSHAKES, Answer
 from webhook_verify.schemes import SCHEMES, SchemeConfigError
 
-# A provider's expected acknowledgement is a word or two ("[accepted]"), never a document.
-
 
 class ConfigError(ValueError):
     """The environment does not describe a working verifier (a deployment bug)."""

@@ -150,7 +150,7 @@ def _exit() -> NoReturn:
 
     A spawned process otherwise exits through ``sys.exit``, which finalizes every module and object:
     about a quarter of a second of CPU for a verifier or processor, so stopping a pipeline's 30-odd
-    workers took 8-10 s on two cores. Logs are flushed first; nothing else in a worker needs to end.
+    workers took 7-11 s on two cores. Logs are flushed first; nothing else in a worker needs to end.
     """
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

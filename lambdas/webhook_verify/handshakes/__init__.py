@@ -75,13 +75,13 @@ class Answer:
         Raises ``ValueError`` saying what the answer must be: a 2xx status, a text body of at most
         ``MAX_ACKNOWLEDGEMENT_BYTES`` characters, a text content type, and no other field.
         """
-        fields = spec if isinstance(spec, Mapping) else {}
-        status = fields.get("status", 200)
-        body = fields.get("body", "")
-        content_type = fields.get("content_type", "text/plain; charset=utf-8")
+        if not isinstance(spec, Mapping):
+            spec = {"status": None}  # refused below, with the same message
+        status = spec.get("status", 200)
+        body = spec.get("body", "")
+        content_type = spec.get("content_type", "text/plain; charset=utf-8")
         if (
-            not isinstance(spec, Mapping)
-            or set(fields) - {"status", "body", "content_type"}
+            set(spec) - {"status", "body", "content_type"}
             or isinstance(status, bool)
             or not isinstance(status, int)
             or not 200 <= status <= 299
