@@ -22,8 +22,8 @@ processes of its own, as in Lambda, so every source adds two processes to the
 two cores; the configuration's comment says why its batches and timeouts are
 sized so that invocations do not run into their timeout (about 95 s alone).
 It is marked ``alone``: ``make test`` runs it after the parallel run, because
-beside another xdist worker it took up to 283 s and its invocations neared
-their timeouts.
+beside another xdist worker it took between 97 s and 283 s and slowed that
+worker's tests as much (docs/soak.md).
 ``make soak`` runs 2,000 by default.
 """
 

@@ -2,7 +2,7 @@
 
 A worker asked to stop ends at once, as Lambda ends an environment, instead of
 finalizing every module (a quarter of a second of CPU each, which made a
-pipeline of 30-odd workers take 8-10 s to stop on two cores). What it printed
+pipeline of 30-odd workers take 7-11 s to stop on two cores). What it printed
 must still reach the console, and a worker in the middle of an invocation
 still answers before it goes.
 """
